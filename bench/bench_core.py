@@ -1,0 +1,135 @@
+"""Time explore() against the same job done with plain torch + torchviz, in one run.
+
+The baseline does what the seed tutorial's script does plus a torchviz drawing: create the tensors,
+run forward, ``make_dot(...).source``, backward, and repr every tensor and gradient. explore() does
+all of that and also parses the formula, records values and hooks, notes and the script.
+
+    python bench/bench_core.py [--repeat N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+from torchviz import make_dot
+
+from explorer import explore
+from explorer.dot import to_dot
+from explorer.evaluate import _Forward  # the drawing-only row needs the evaluator's records
+from explorer.formula import parse
+from explorer.graph import build_graph, walk
+
+CHAIN_TERMS = 25  # 25 terms sin(w*x + i), 24 + between them, and + x: 100 operations
+
+
+def _seed1() -> str:
+    x = torch.tensor(2.0, requires_grad=True)
+    y = x**2 + 1
+    return _finish(y, {"x": x})
+
+
+def _seed2() -> str:
+    x = torch.tensor(3)
+    w = torch.tensor(2.0, requires_grad=True)
+    b = torch.tensor(5.0, requires_grad=True)
+    y = w * x + b
+    return _finish(y, {"x": x, "w": w, "b": b})
+
+
+def _seed3() -> str:
+    x = torch.tensor(3.0, requires_grad=True)
+    y = torch.tensor(4.0, requires_grad=True)
+    z = x**y
+    return _finish(z, {"x": x, "y": y})
+
+
+def _chain() -> str:
+    x = torch.tensor(0.5, requires_grad=True)
+    w = torch.tensor(1.5, requires_grad=True)
+    y = torch.sin(w * x + 0)
+    for i in range(1, CHAIN_TERMS):
+        y = y + torch.sin(w * x + i)
+    y = y + x
+    return _finish(y, {"x": x, "w": w})
+
+
+def _finish(out: torch.Tensor, leaves: dict[str, torch.Tensor]) -> str:
+    params = {name: t for name, t in leaves.items() if t.requires_grad}
+    dot = make_dot(out, params=params).source
+    out.backward()
+    lines = [repr(t) for t in leaves.values()] + [repr(out)]
+    lines += [repr(t.grad) for t in leaves.values()]
+    return dot + "\n".join(lines)
+
+
+CHAIN = "y = " + " + ".join(f"sin(w*x + {i})" for i in range(CHAIN_TERMS)) + " + x"
+CASES: list[tuple[str, Callable[[], object], Callable[[], object]]] = [
+    ("seed example 1", lambda: explore("y = x**2 + 1", {"x": 2.0}), _seed1),
+    ("seed example 2", lambda: explore("y = w*x + b", {"x": 3, "w": 2.0, "b": 5.0}), _seed2),
+    ("seed example 3", lambda: explore("z = x**y", {"x": 3.0, "y": 4.0}), _seed3),
+    ("100 operations", lambda: explore(CHAIN, {"x": 0.5, "w": 1.5}), _chain),
+]
+
+
+def _drawing_jobs(text: str, values: dict[str, float]) -> tuple[Callable[[], object], ...]:
+    """Return (ours, torchviz's) drawing of one live graph: walk + Graph + DOT vs make_dot.source."""
+    formula = parse(text)
+    tensors = {name: torch.tensor(v, requires_grad=True) for name, v in values.items()}
+    forward = _Forward(formula, tensors)
+    out, _ = forward.run(formula.expr)
+
+    def ours() -> str:
+        functions = walk(out.grad_fn)
+        graph = build_graph(
+            formula.output,
+            out,
+            inputs=tensors,
+            records=forward.records,
+            hooked={},
+            functions=functions,
+            used=formula.variables,
+        )
+        return to_dot(graph)
+
+    return ours, lambda: make_dot(out, params=tensors).source
+
+
+def _median_ms(job: Callable[[], object], repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        job()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1e3
+
+
+def main() -> None:
+    """Print the median of each case and its ratio to the baseline, measured interleaved."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=300)
+    args = parser.parse_args()
+    operations = explore(CHAIN, {"x": 0.5, "w": 1.5}).formula.operations
+    print(f"the long formula has {operations} operations")
+    torch.set_num_threads(1)  # tiny tensors: threads only add noise
+    print(f"{'case':<16} {'explore() ms':>13} {'torch+torchviz ms':>18} {'ratio':>7}")
+    for name, ours, baseline in CASES:
+        ours(), baseline()  # warm up
+        rounds = [
+            (_median_ms(ours, args.repeat // 5), _median_ms(baseline, args.repeat // 5))
+            for _ in range(5)
+        ]
+        mine = statistics.median(r[0] for r in rounds)
+        theirs = statistics.median(r[1] for r in rounds)
+        print(f"{name:<16} {mine:>13.3f} {theirs:>18.3f} {mine / theirs:>6.2f}x")
+    ours, theirs = _drawing_jobs(CHAIN, {"x": 0.5, "w": 1.5})
+    mine, base = _median_ms(ours, args.repeat), _median_ms(theirs, args.repeat)
+    print("\ndrawing only, 100 operations (walk + Graph + DOT vs make_dot(...).source):")
+    print(f"{'':<16} {mine:>13.3f} {base:>18.3f} {mine / base:>6.2f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,159 @@
+"""Draw a Graph as Graphviz DOT text, and render DOT with the ``dot`` program.
+
+No torch here: the drawing depends on the neutral Graph only, so the same Graph always gives the
+same bytes. Colours come from the Okabe-Ito palette, which stays distinct for colour-blind readers,
+and every kind also differs by border style, so the picture reads in greyscale too.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import shutil
+import subprocess
+
+from explorer.errors import RenderError
+from explorer.graph import Graph, Node
+
+__all__ = ["FORMATS", "format_number", "render", "to_dot"]
+
+FORMATS = ("svg", "png")
+MAX_DETAIL = 28  # characters of an operation's text shown in its box; long formulas stay legible
+GRAD_COLOR = "#A63D00"  # dark vermillion: gradients, everywhere in the drawing
+
+# kind -> (fill, border, style)
+_STYLES = {
+    "output": ("#FBE3CF", "#D55E00", "rounded,filled,bold"),
+    "backward": ("#EFEFEF", "#4D4D4D", "rounded,filled"),
+    "accumulate": ("#D3EFE6", "#009E73", "rounded,filled"),
+    "input": ("#D5EAF6", "#0072B2", "rounded,filled,bold"),
+    "constant": ("#FFFFFF", "#8C8C8C", "rounded,filled,dashed"),
+}
+_LEGEND = (
+    ("input", "input leaf (requires_grad=True)"),
+    ("constant", "constant or input without grad"),
+    ("backward", "backward function (grad_fn)"),
+    ("accumulate", "AccumulateGrad: writes .grad"),
+    ("output", "output"),
+)
+_FONT = "Helvetica,Arial,sans-serif"
+
+
+def format_number(value: float | None) -> str:
+    """Format a value for a label: ints as ``3``, floats as ``3.0`` or 4 significant digits."""
+    if value is None:
+        return "None"
+    if isinstance(value, int):
+        return str(value)
+    if math.isnan(value) or math.isinf(value):
+        return str(value)
+    text = f"{value:.4g}"
+    # A float always shows a point, so 3.0 (float tensor) never looks like 3 (integer tensor).
+    return text if "." in text or "e" in text else f"{text}.0"
+
+
+def _shorten(text: str) -> str:
+    return text if len(text) <= MAX_DETAIL else text[: MAX_DETAIL - 3] + "..."
+
+
+def _label(node: Node) -> str:
+    """Return an HTML-like label: bold title, then what the node computed and received."""
+    rows = [f"<B>{html.escape(node.title)}</B>"]
+    value = None if node.value is None else format_number(node.value)
+    if node.kind == "backward":
+        detail = _shorten(node.detail)
+        rows.append(" = ".join(part for part in (detail, value) if part))
+    elif node.kind == "constant":
+        if value is not None and value != node.title:
+            rows.append(f"= {value}")
+        rows.append(node.detail or "needs no gradient")
+    else:
+        if value is not None:
+            rows.append(f"= {value}")
+        if node.detail:
+            rows.append(node.detail)
+    if node.kind in ("backward", "accumulate", "input", "output") and (
+        node.grad is not None or node.kind == "input"
+    ):
+        grad = format_number(node.grad)
+        rows.append(f'<FONT COLOR="{GRAD_COLOR}">grad {grad}</FONT>')
+    body = "<BR/>".join(row if row.startswith("<") else html.escape(row) for row in rows if row)
+    return f"<{body}>"
+
+
+def _node_line(node: Node) -> str:
+    fill, border, style = _STYLES[node.kind if node.tracked else "constant"]
+    colours = f'fillcolor="{fill}", color="{border}", style="{style}"'
+    return f"  {node.id} [label={_label(node)}, {colours}];"
+
+
+def _legend() -> list[str]:
+    rows = "".join(
+        f'<TR><TD BGCOLOR="{_STYLES[kind][0]}" BORDER="1" COLOR="{_STYLES[kind][1]}" WIDTH="14">'
+        f'</TD><TD ALIGN="LEFT">{html.escape(text)}</TD></TR>'
+        for kind, text in _LEGEND
+    )
+    arrows = (
+        f'<TR><TD COLSPAN="2" ALIGN="LEFT"><FONT COLOR="{GRAD_COLOR}">red numbers: gradient '
+        "flowing back</FONT></TD></TR>"
+    )
+    table = (
+        f'<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="2" CELLPADDING="2">{rows}{arrows}</TABLE>'
+    )
+    return [
+        f'  legend [shape=plaintext, style="", fontsize=10, label=<{table}>];',
+        "  { rank=sink; legend; }",
+    ]
+
+
+def to_dot(graph: Graph, *, legend: bool = True) -> str:
+    """Return DOT text for ``graph``: inputs on the left, the output on the right."""
+    lines = [
+        "digraph autograd {",
+        f'  graph [rankdir=LR, fontname="{_FONT}", bgcolor="white", nodesep=0.25, ranksep=0.45];',
+        f'  node [shape=box, fontname="{_FONT}", fontsize=12, margin="0.12,0.06", penwidth=1.4];',
+        f'  edge [fontname="{_FONT}", fontsize=11, fontcolor="{GRAD_COLOR}", color="#4D4D4D"];',
+    ]
+    lines += [_node_line(node) for node in graph.nodes]
+    for edge in graph.edges:
+        attrs = [] if edge.needs_grad else ["style=dashed", 'color="#8C8C8C"']
+        if edge.grad is not None:
+            attrs.insert(0, f'label="{format_number(edge.grad)}"')
+        suffix = f" [{', '.join(attrs)}]" if attrs else ""
+        lines.append(f"  {edge.src} -> {edge.dst}{suffix};")
+    if legend:
+        lines += _legend()
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def render(dot: str, fmt: str, *, timeout: float = 20.0) -> bytes:
+    """Render DOT text to SVG or PNG bytes with Graphviz's ``dot`` program."""
+    if fmt not in FORMATS:
+        raise RenderError(f"Cannot render {fmt!r}; choose one of {', '.join(FORMATS)}.")
+    program = shutil.which("dot")
+    if program is None:
+        raise RenderError(
+            "The Graphviz program 'dot' is not installed, so the graph cannot be rendered.",
+            hint="Install Graphviz: apt-get install graphviz (Debian/Ubuntu), "
+            "brew install graphviz (macOS), conda install graphviz, "
+            "or see https://graphviz.org/download/.",
+        )
+    try:
+        done = subprocess.run(
+            [program, f"-T{fmt}"],
+            input=dot.encode(),
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise RenderError(
+            f"Graphviz took longer than {timeout:g} s to lay out the graph."
+        ) from None
+    if done.returncode != 0:
+        reason = done.stderr.decode(errors="replace").strip().splitlines()
+        raise RenderError(
+            f"Graphviz could not render the graph: {reason[0] if reason else 'unknown'}"
+        )
+    return done.stdout

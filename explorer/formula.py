@@ -1,0 +1,599 @@
+"""Parse the text a person typed into a validated Formula, safely.
+
+The text goes through Python's ``ast`` parser and then through an allow-list: each accepted node
+type has a handler in ``_HANDLERS``; every other node is rejected with a message from ``_REJECTED``.
+Nothing is ever evaluated here, and no attribute, subscript or call of anything but a listed
+function exists in the result.
+
+    >>> parse("y = w*x + b").variables
+    ('w', 'x', 'b')
+"""
+
+from __future__ import annotations
+
+import ast
+import itertools
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+from explorer.errors import FormulaError, LimitError
+from explorer.values import MAX_MAGNITUDE
+
+__all__ = [
+    "CONSTANTS",
+    "FUNCTIONS",
+    "MAX_CHARS",
+    "MAX_NESTING",
+    "MAX_OPERATIONS",
+    "MAX_VARIABLES",
+    "Binary",
+    "Call",
+    "Const",
+    "Expr",
+    "Formula",
+    "Num",
+    "Unary",
+    "Var",
+    "is_number",
+    "parse",
+    "spell",
+    "unparse",
+    "walk",
+]
+
+MAX_CHARS = 1000
+MAX_NESTING = 30  # brackets; checked before ast.parse, which itself crashes near 200
+MAX_OPERATIONS = 200  # operators and function calls; also bounds the depth of every recursion below
+MAX_VARIABLES = 12
+MAX_NAME_LENGTH = 40
+
+# Each function of the language and how PyTorch spells it; evaluate.py and code.py both read this.
+FUNCTIONS: dict[str, str] = {
+    "sin": "torch.sin",
+    "cos": "torch.cos",
+    "tan": "torch.tan",
+    "asin": "torch.asin",
+    "acos": "torch.acos",
+    "atan": "torch.atan",
+    "sinh": "torch.sinh",
+    "cosh": "torch.cosh",
+    "tanh": "torch.tanh",
+    "exp": "torch.exp",
+    "expm1": "torch.expm1",
+    "log": "torch.log",
+    "log1p": "torch.log1p",
+    "log2": "torch.log2",
+    "log10": "torch.log10",
+    "sqrt": "torch.sqrt",
+    "abs": "torch.abs",
+    "sigmoid": "torch.sigmoid",
+    "relu": "torch.relu",
+    "softplus": "torch.nn.functional.softplus",
+    "erf": "torch.erf",
+}
+# Constants fold to Python floats, exactly as ``math.pi`` does in the generated script.
+CONSTANTS: dict[str, str] = {"pi": "math.pi", "e": "math.e"}
+# Names the generated script itself needs; a variable may not shadow them.
+RESERVED = frozenset({"torch", "math", "print"})
+OUTPUT_DEFAULTS = ("y", "z", "f", "out")
+
+
+@dataclass(frozen=True, slots=True)
+class Num:
+    """A literal number, kept as typed (``2e3``) and as its Python value."""
+
+    value: int | float
+    text: str
+    column: int
+
+
+@dataclass(frozen=True, slots=True)
+class Const:
+    """A named constant: ``pi`` or ``e``."""
+
+    name: str
+    column: int
+
+
+@dataclass(frozen=True, slots=True)
+class Var:
+    """A variable: an input tensor of the formula."""
+
+    name: str
+    column: int
+
+
+@dataclass(frozen=True, slots=True)
+class Unary:
+    """A unary ``-`` or ``+``."""
+
+    op: str
+    operand: Expr
+    column: int
+
+
+@dataclass(frozen=True, slots=True)
+class Binary:
+    """One of ``+ - * / **`` between two expressions."""
+
+    op: str
+    left: Expr
+    right: Expr
+    column: int  # of the operator itself, for error carets
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """A call of one listed elementwise function on one argument."""
+
+    func: str
+    arg: Expr
+    column: int
+
+
+Expr = Num | Const | Var | Unary | Binary | Call
+
+
+@dataclass(frozen=True, slots=True)
+class Formula:
+    """A validated formula: the output's name, the expression and its variables in reading order."""
+
+    text: str
+    output: str
+    expr: Expr
+    variables: tuple[str, ...]
+    operations: int
+
+    @property
+    def expression(self) -> str:
+        """Return the expression in canonical spelling, e.g. ``w*x + b``."""
+        return unparse(self.expr)
+
+    def __str__(self) -> str:
+        return f"{self.output} = {self.expression}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Checks on the raw text, before ast.parse sees it
+
+# Hints for characters people paste from textbooks and slides.
+_UNICODE_HINTS = {
+    "\u2212": "-",
+    "\u2013": "-",
+    "\u2014": "-",
+    "\u00d7": "*",
+    "\u00b7": "*",
+    "\u22c5": "*",
+    "\u2219": "*",
+    "\u2217": "*",
+    "\u00f7": "/",
+    "\u2044": "/",
+    "\u00b2": "**2",
+    "\u00b3": "**3",
+    "\u00b9": "**1",
+    "\u03c0": "pi",
+    "\u221a": "sqrt(...)",
+    "\u212f": "e",
+    "\u03b8": "theta",
+    "\u03b1": "alpha",
+    "\u03b2": "beta",
+    "\u03c3": "sigmoid(...) or sigma",
+    "\u03bb": "lam",
+    "\u03bc": "mu",
+    "\u201c": "nothing: strings are not allowed",
+    "\u201d": "nothing: strings are not allowed",
+}
+
+
+def _check_text(text: str) -> None:
+    """Reject text that is too long, not one line, not ASCII or too deeply nested."""
+    if len(text) > MAX_CHARS:
+        raise LimitError(
+            f"The formula is {len(text)} characters long; the limit is {MAX_CHARS}.",
+            hint="Split it into smaller formulas.",
+        )
+    for index, char in enumerate(text):
+        if char in "\r\n":
+            raise FormulaError("A formula is one line.", source=text.splitlines()[0], column=None)
+        if not char.isascii():
+            use = _UNICODE_HINTS.get(char)
+            hint = f"Type {use} instead of {char}." if use else "Use plain ASCII: + - * / ** ( )."
+            raise FormulaError(
+                f"The character {char!r} (U+{ord(char):04X}) is not allowed.",
+                source=text,
+                column=index + 1,
+                hint=hint,
+            )
+        if not char.isprintable():
+            raise FormulaError(
+                f"The control character U+{ord(char):04X} is not allowed.",
+                source=text.encode("unicode_escape").decode(),
+                column=None,
+            )
+    depth = 0
+    for index, char in enumerate(text):
+        depth += (char in "([{") - (char in ")]}")
+        if depth > MAX_NESTING:
+            raise LimitError(
+                f"The brackets are nested more than {MAX_NESTING} deep.",
+                source=text,
+                column=index + 1,
+            )
+
+
+def _syntax_error(text: str, error: SyntaxError) -> FormulaError:
+    """Turn Python's SyntaxError into a message a student can act on."""
+    column = error.offset if error.offset and error.lineno == 1 else None
+    column = min(column, len(text) + 1) if column else None
+    message = error.msg or "invalid syntax"
+    hint = None
+    if "decimal literal" in message:
+        hint = "Put * between a number and a name: write 2*x, not 2x."
+    elif "never closed" in message or "unmatched" in message or "does not match" in message:
+        hint = "Check that every ( has a matching )."
+    elif message in ("invalid syntax", "invalid syntax. Perhaps you forgot a comma?"):
+        message = "This is not a complete formula"
+        hint = "A formula looks like y = w*x + b; write * for every product."
+    return FormulaError(f"Syntax error: {message}.", source=text, column=column, hint=hint)
+
+
+# ---------------------------------------------------------------------------------------------
+# The allow-list: one handler per accepted node type, one message per rejected node type
+
+_BINARY_OPS: dict[type[ast.operator], str] = {
+    ast.Add: "+",
+    ast.Sub: "-",
+    ast.Mult: "*",
+    ast.Div: "/",
+    ast.Pow: "**",
+}
+_REJECTED_OPS: dict[type[ast.AST], tuple[str, str | None]] = {
+    ast.BitXor: ("'^' is not a power in Python (it is bitwise xor).", "Use ** for powers: x**2."),
+    ast.Mod: ("'%' (remainder) is not supported.", None),
+    ast.FloorDiv: ("'//' (floor division) is not supported.", "Use / for division."),
+    ast.MatMult: ("'@' (matrix product) is not supported: inputs are single numbers.", "Use *."),
+    ast.LShift: ("Bit shifts are not supported.", None),
+    ast.RShift: ("Bit shifts are not supported.", None),
+    ast.BitOr: ("'|' (bitwise or) is not supported.", None),
+    ast.BitAnd: ("'&' (bitwise and) is not supported.", None),
+    ast.Invert: ("'~' (bitwise not) is not supported.", None),
+    ast.Not: ("'not' is not supported: a formula computes a number.", None),
+}
+# How each binary operator is written, so an error's caret can point at it.
+_SYMBOLS: dict[type[ast.operator], str] = {
+    ast.Add: "+",
+    ast.Sub: "-",
+    ast.Mult: "*",
+    ast.Div: "/",
+    ast.Pow: "**",
+    ast.BitXor: "^",
+    ast.Mod: "%",
+    ast.FloorDiv: "//",
+    ast.MatMult: "@",
+    ast.LShift: "<<",
+    ast.RShift: ">>",
+    ast.BitOr: "|",
+    ast.BitAnd: "&",
+}
+_UNARY_OPS: dict[type[ast.unaryop], str] = {ast.USub: "-", ast.UAdd: "+"}
+
+_REJECTED: dict[type[ast.AST], str] = {
+    ast.Attribute: "Attribute access (the '.' in a.b) is not allowed in a formula.",
+    ast.Subscript: "Indexing with [...] is not allowed in a formula.",
+    ast.Compare: "Comparisons (<, >, ==) are not allowed: a formula computes a number.",
+    ast.BoolOp: "'and' and 'or' are not allowed: a formula computes a number.",
+    ast.IfExp: "'if ... else' is not allowed in a formula.",
+    ast.Lambda: "'lambda' is not allowed in a formula.",
+    ast.ListComp: "Comprehensions are not allowed in a formula.",
+    ast.SetComp: "Comprehensions are not allowed in a formula.",
+    ast.DictComp: "Comprehensions are not allowed in a formula.",
+    ast.GeneratorExp: "Comprehensions are not allowed in a formula.",
+    ast.JoinedStr: "Strings are not allowed in a formula.",
+    ast.NamedExpr: "':=' is not allowed in a formula.",
+    ast.Tuple: "A formula is one expression; remove the comma.",
+    ast.List: "Lists are not allowed: inputs are single numbers.",
+    ast.Set: "Sets are not allowed in a formula.",
+    ast.Dict: "Dicts are not allowed in a formula.",
+    ast.Starred: "'*' unpacking is not allowed in a formula.",
+    ast.Await: "'await' is not allowed in a formula.",
+    ast.Yield: "'yield' is not allowed in a formula.",
+    ast.YieldFrom: "'yield' is not allowed in a formula.",
+    ast.Slice: "Slices are not allowed in a formula.",
+}
+_ALLOWED_SUMMARY = (
+    "A formula may use numbers, variables, + - * / **, ( ), pi, e and functions like sin(x)."
+)
+_DECIMAL = re.compile(r"(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
+_IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_]*", re.ASCII)
+
+
+class _Converter:
+    """Convert an ``ast`` expression into the Formula's own node types, or raise FormulaError."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def error(
+        self, message: str, node: ast.AST | int | None, hint: str | None = None
+    ) -> FormulaError:
+        column = node if isinstance(node, int) or node is None else node.col_offset + 1
+        return FormulaError(message, source=self.text, column=column, hint=hint)
+
+    def convert(self, node: ast.expr) -> Expr:
+        handler = _HANDLERS.get(type(node))
+        if handler is None:
+            message = _REJECTED.get(type(node), "This kind of Python expression is not allowed.")
+            raise self.error(message, node, hint=_ALLOWED_SUMMARY)
+        return handler(self, node)
+
+    def constant(self, node: ast.Constant) -> Expr:
+        value = node.value
+        kind = type(value)
+        if kind is bool or value is None or value is Ellipsis:
+            raise self.error(f"{value!r} is not a number.", node, hint=_ALLOWED_SUMMARY)
+        if kind in (str, bytes):
+            raise self.error("Strings are not allowed in a formula.", node, hint=_ALLOWED_SUMMARY)
+        if kind is complex:
+            raise self.error("Complex numbers (the j suffix) are not supported.", node)
+        # One line of ASCII, so ast's offsets index the text directly (get_source_segment is slow).
+        text = self.text[node.col_offset : node.end_col_offset]
+        if kind not in (int, float) or not _DECIMAL.fullmatch(text):
+            raise self.error(
+                f"Write numbers in plain decimal, like 3, 0.5 or 2e3 (not {text!r}).", node
+            )
+        if abs(value) > MAX_MAGNITUDE:  # also catches 1e400, which Python reads as inf
+            raise LimitError(
+                f"The number {text} is too large; the limit is {MAX_MAGNITUDE:g}.",
+                source=self.text,
+                column=node.col_offset + 1,
+            )
+        return Num(value, text, node.col_offset + 1)
+
+    def name(self, node: ast.Name) -> Expr:
+        name = node.id
+        if name in FUNCTIONS:
+            raise self.error(f"{name} is a function: call it like {name}(x).", node)
+        if name in CONSTANTS:
+            return Const(name, node.col_offset + 1)
+        self.check_name(name, node.col_offset + 1, "A variable")
+        return Var(name, node.col_offset + 1)
+
+    def check_name(self, name: str, column: int, what: str) -> None:
+        if not _IDENTIFIER.fullmatch(name):
+            raise self.error(f"{what} name must start with a letter (not {name!r}).", column)
+        if len(name) > MAX_NAME_LENGTH:
+            raise LimitError(
+                f"{what} name is longer than {MAX_NAME_LENGTH} characters.",
+                source=self.text,
+                column=column,
+            )
+        if name in RESERVED:
+            raise self.error(
+                f"{name!r} is reserved for the generated script; pick another name.", column
+            )
+
+    def binop(self, node: ast.BinOp) -> Expr:
+        column = self.operator_column(node)
+        op = _BINARY_OPS.get(type(node.op))
+        if op is None:
+            message, hint = _REJECTED_OPS[type(node.op)]
+            raise self.error(message, column, hint=hint)
+        return Binary(op, self.convert(node.left), self.convert(node.right), column)
+
+    def operator_column(self, node: ast.BinOp) -> int:
+        """Find the operator between the operands, so the caret points at it."""
+        start, stop = node.left.end_col_offset or 0, node.right.col_offset
+        offset = self.text[start:stop].find(_SYMBOLS[type(node.op)])
+        return start + offset + 1 if offset >= 0 else node.col_offset + 1
+
+    def unaryop(self, node: ast.UnaryOp) -> Expr:
+        op = _UNARY_OPS.get(type(node.op))
+        if op is None:
+            message, hint = _REJECTED_OPS[type(node.op)]
+            raise self.error(message, node, hint=hint)
+        return Unary(op, self.convert(node.operand), node.col_offset + 1)
+
+    def call(self, node: ast.Call) -> Expr:
+        func = node.func
+        if not isinstance(func, ast.Name):
+            raise self.error("Only the listed functions can be called, like sin(x).", func)
+        name = func.id
+        if name not in FUNCTIONS:
+            product = _IDENTIFIER.fullmatch(name) and name not in RESERVED
+            raise self.error(
+                f"Unknown function {name!r}. Available: {', '.join(FUNCTIONS)}.",
+                func,
+                hint=f"For a product write {name}*(...)." if product else None,
+            )
+        if node.keywords:
+            raise self.error(f"{name}() takes no keyword arguments.", node.keywords[0].value)
+        if len(node.args) != 1:
+            raise self.error(f"{name}() takes exactly one argument, e.g. {name}(x).", node)
+        return Call(name, self.convert(node.args[0]), node.col_offset + 1)
+
+
+_HANDLERS: dict[type[ast.AST], Callable[[_Converter, ast.expr], Expr]] = {
+    ast.Constant: _Converter.constant,
+    ast.Name: _Converter.name,
+    ast.BinOp: _Converter.binop,
+    ast.UnaryOp: _Converter.unaryop,
+    ast.Call: _Converter.call,
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# The statement around the expression: [NAME =] expression
+
+
+def _split_statement(
+    text: str, tree: ast.Module, converter: _Converter
+) -> tuple[str | None, ast.expr]:
+    """Return the output name (None if not given) and the expression node."""
+    if not tree.body:
+        raise FormulaError("The formula is empty.", hint="Type a formula like y = x**2 + 1.")
+    if len(tree.body) > 1:
+        raise converter.error("Write one formula at a time (no ';').", tree.body[1])
+    statement = tree.body[0]
+    if isinstance(statement, ast.Expr):
+        return None, statement.value
+    if isinstance(statement, ast.Assign):
+        if len(statement.targets) != 1:
+            raise converter.error("Name the output once: y = ...", statement.targets[1])
+        target = statement.targets[0]
+        if not isinstance(target, ast.Name):
+            raise converter.error("The output must be a plain name, like y.", target)
+        return target.id, statement.value
+    raise converter.error("A formula looks like y = w*x + b.", statement, hint=_ALLOWED_SUMMARY)
+
+
+def _count_operations(tree: ast.AST) -> int:
+    """Count operators and calls without recursion (ast.walk is iterative)."""
+    return sum(isinstance(node, ast.BinOp | ast.UnaryOp | ast.Call) for node in ast.walk(tree))
+
+
+def walk(expr: Expr) -> Iterator[Expr]:
+    """Yield every node of an expression in reading order (pre-order, left to right)."""
+    stack = [expr]
+    while stack:
+        node = stack.pop()
+        yield node
+        if isinstance(node, Binary):
+            stack += (node.right, node.left)
+        elif isinstance(node, Unary):
+            stack.append(node.operand)
+        elif isinstance(node, Call):
+            stack.append(node.arg)
+
+
+def parse(text: str, taken: Iterable[str] = ()) -> Formula:
+    """Parse ``[NAME =] expression`` into a Formula, or raise FormulaError saying where and why.
+
+    ``taken`` lists other names in use (inputs the formula does not use): the output avoids them.
+
+    >>> str(parse("z=x**y"))
+    'z = x**y'
+    """
+    if not isinstance(text, str):
+        raise FormulaError(f"A formula is text, not {type(text).__name__}.")
+    _check_text(text)
+    # Surrounding spaces mean nothing, but Python would call a leading one an indent.
+    text = text.strip()
+    if not text:
+        raise FormulaError("The formula is empty.", hint="Type a formula like y = x**2 + 1.")
+    try:
+        tree = ast.parse(text, mode="exec")
+    except SyntaxError as error:
+        raise _syntax_error(text, error) from None
+    except (MemoryError, RecursionError):
+        raise LimitError("The formula is too deeply nested.", source=text) from None
+    operations = _count_operations(tree)
+    if operations > MAX_OPERATIONS:
+        raise LimitError(
+            f"The formula has {operations} operations; the limit is {MAX_OPERATIONS}.",
+            hint="Split it into smaller formulas.",
+        )
+    converter = _Converter(text)
+    output, node = _split_statement(text, tree, converter)
+    expr = converter.convert(node)
+    variables = tuple(dict.fromkeys(n.name for n in walk(expr) if isinstance(n, Var)))
+    if not variables:
+        raise converter.error(
+            "The formula has no variables, so there is nothing to differentiate.",
+            node,
+            hint="Use a variable, e.g. y = 2*x + 1.",
+        )
+    if len(variables) > MAX_VARIABLES:
+        raise LimitError(
+            f"The formula has {len(variables)} variables; the limit is {MAX_VARIABLES}.",
+            source=text,
+        )
+    name = _output_name(output, (*variables, *taken), converter)
+    return Formula(text, name, expr, variables, operations)
+
+
+def _output_name(output: str | None, inputs: tuple[str, ...], converter: _Converter) -> str:
+    """Return the output's name: the one given, else the first default that is not an input."""
+    if output is None:
+        candidates = itertools.chain(OUTPUT_DEFAULTS, (f"out{n}" for n in itertools.count(1)))
+        return next(name for name in candidates if name not in inputs)
+    column = converter.text.find(output) + 1
+    if output in FUNCTIONS or output in CONSTANTS:
+        raise converter.error(f"{output!r} is a function or constant; name the output y.", column)
+    converter.check_name(output, column, "The output")
+    if output in inputs:
+        raise converter.error(
+            f"The output {output!r} is also the name of an input.",
+            column,
+            hint="Give the output another name, e.g. z = ...",
+        )
+    return output
+
+
+# ---------------------------------------------------------------------------------------------
+# Printing an expression back: the canonical spelling, and PyTorch's for the generated script
+
+_PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2, "unary": 3, "**": 4, "atom": 5}
+
+
+def _precedence(expr: Expr) -> int:
+    if isinstance(expr, Binary):
+        return _PRECEDENCE[expr.op]
+    if isinstance(expr, Unary):
+        return _PRECEDENCE["unary"]
+    return _PRECEDENCE["atom"]
+
+
+def is_number(expr: Expr) -> bool:
+    """Tell whether an expression is plain Python arithmetic: no variable and no function call."""
+    return not any(isinstance(node, Var | Call) for node in walk(expr))
+
+
+def unparse(expr: Expr, *, torch: bool = False) -> str:
+    """Spell an expression with minimal brackets: ``w*x + b``; with torch=True as the script does.
+
+    The script wraps a function's plain-number argument in ``torch.tensor`` because torch functions
+    take tensors only; the evaluator does exactly the same, so both compute the same thing.
+    """
+    if isinstance(expr, Binary):
+        parts = (unparse(expr.left, torch=torch), unparse(expr.right, torch=torch))
+    elif isinstance(expr, Unary):
+        parts = (unparse(expr.operand, torch=torch),)
+    elif isinstance(expr, Call):
+        parts = (unparse(expr.arg, torch=torch),)
+    else:
+        parts = ()
+    return spell(expr, parts, torch=torch)
+
+
+def spell(expr: Expr, parts: tuple[str, ...], *, torch: bool = False) -> str:
+    """Spell one node from its children's spellings, so callers can build text bottom-up."""
+    if isinstance(expr, Num):
+        return expr.text
+    if isinstance(expr, Var):
+        return expr.name
+    if isinstance(expr, Const):
+        return CONSTANTS[expr.name] if torch else expr.name
+    if isinstance(expr, Call):
+        (arg,) = parts
+        if not torch:
+            return f"{expr.func}({arg})"
+        return (
+            f"{FUNCTIONS[expr.func]}(torch.tensor({arg}))"
+            if is_number(expr.arg)
+            else (f"{FUNCTIONS[expr.func]}({arg})")
+        )
+    if isinstance(expr, Unary):
+        (operand,) = parts
+        if _precedence(expr.operand) < _PRECEDENCE["unary"]:
+            operand = f"({operand})"
+        return f"{expr.op}{operand}"
+    left, right = parts
+    mine = _PRECEDENCE[expr.op]
+    # ** groups to the right, the others to the left: brackets keep the tree exactly as parsed.
+    if _precedence(expr.left) < mine or (expr.op == "**" and _precedence(expr.left) == mine):
+        left = f"({left})"
+    if _precedence(expr.right) < mine or (expr.op != "**" and _precedence(expr.right) == mine):
+        right = f"({right})"
+    space = " " if mine == 1 else ""
+    return f"{left}{space}{expr.op}{space}{right}"

@@ -1,0 +1,228 @@
+"""Walk a real autograd graph through ``grad_fn.next_functions`` into a neutral Graph.
+
+The Graph is plain frozen data: nodes and edges with ids handed out in walk order (``n0``,
+``n1``...), never from ``id()``, so the same formula gives the same Graph in every process.
+dot.py draws it.
+
+Edges point the way the forward pass ran (inputs towards the output); the gradient on an edge is the
+one that flowed backward along it, as reported by the node hooks that evaluate.py registers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+
+__all__ = ["Edge", "Graph", "Node", "NodeKind", "Operand", "Record", "build_graph", "walk"]
+
+NodeKind = Literal["output", "backward", "accumulate", "input", "constant"]
+Number = int | float
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """One box of the drawing: a backward function, a leaf, a constant or the output."""
+
+    id: str
+    kind: NodeKind
+    title: str  # AddBackward0, AccumulateGrad, the variable's name, or a constant's text
+    detail: str = ""  # what the node computes, e.g. "x**2", or "requires_grad=False"
+    value: Number | None = None  # forward value
+    grad: float | None = None  # gradient received during backward; None when none flowed
+    tracked: bool = True  # False for constants and inputs without requires_grad
+
+
+@dataclass(frozen=True, slots=True)
+class Edge:
+    """A forward connection ``src -> dst``; ``grad`` flowed back along it during backward."""
+
+    src: str
+    dst: str
+    grad: float | None = None
+    needs_grad: bool = True  # False for constants and inputs PyTorch records only as None
+
+
+@dataclass(frozen=True, slots=True)
+class Graph:
+    """Nodes and edges in walk order, output first."""
+
+    nodes: tuple[Node, ...]
+    edges: tuple[Edge, ...]
+
+    def node(self, title: str) -> Node:
+        """Return the first node with this title (handy in tests and notes)."""
+        return next(node for node in self.nodes if node.title == title)
+
+
+@dataclass(frozen=True, slots=True)
+class Operand:
+    """One operand of a recorded operation: its text, forward value and, if an input, its name."""
+
+    text: str
+    value: Number
+    needs_grad: bool
+    input_name: str | None = None
+
+
+@dataclass(slots=True)
+class Record:
+    """What the evaluator knows about the backward function an operation created."""
+
+    detail: str
+    value: Number
+    operands: Sequence[Operand]
+
+
+def walk(root: Any) -> list[Any]:
+    """Return the backward functions reachable from ``root`` in depth-first walk order.
+
+    Iterative with an explicit stack, so a deep graph cannot hit Python's recursion limit.
+    """
+    order: list[Any] = []
+    seen: set[Any] = set()
+    stack = [root] if root is not None else []
+    while stack:
+        fn = stack.pop()
+        if fn in seen:
+            continue
+        seen.add(fn)
+        order.append(fn)
+        stack.extend(nxt for nxt, _ in reversed(fn.next_functions) if nxt is not None)
+    return order
+
+
+Hooked = dict[Any, tuple[Sequence[Any], Sequence[Any]]]
+
+
+class _Builder:
+    """Hand out ids in the order nodes are added, and connect nodes by their keys."""
+
+    def __init__(self, inputs: dict[str, torch.Tensor], records: dict[Any, Record], hooked: Hooked):
+        self.inputs, self.records, self.hooked = inputs, records, hooked
+        self.nodes: list[Node] = []
+        self.ids: dict[Any, str] = {}
+        self.links: list[tuple[Any, Any, float | None, bool]] = []
+
+    def add(self, key: Any, kind: NodeKind, title: str, **fields: Any) -> Any:
+        """Add a node once per key and return the key."""
+        if key not in self.ids:
+            self.ids[key] = f"n{len(self.nodes)}"
+            self.nodes.append(Node(self.ids[key], kind, title, **fields))
+        return key
+
+    def link(self, src: Any, dst: Any, grad: float | None = None, needs_grad: bool = True) -> None:
+        """Connect two keys; a backward function's key may get its node later in the walk."""
+        self.links.append((src, dst, grad, needs_grad))
+
+    def graph(self) -> Graph:
+        edges = tuple(Edge(self.ids[s], self.ids[d], g, n) for s, d, g, n in self.links)
+        return Graph(tuple(self.nodes), edges)
+
+    def input(self, name: str) -> Any:
+        """Add the leaf tensor ``name`` with its value and, after backward, its .grad."""
+        tensor = self.inputs[name]
+        flag = tensor.requires_grad
+        return self.add(
+            ("input", name),
+            "input",
+            name,
+            detail=f"requires_grad={flag}",
+            value=tensor.item(),
+            grad=_scalar(tensor.grad),
+            tracked=flag,
+        )
+
+    def function(self, fn: Any) -> None:
+        """Add one backward function, its leaf or constants, and the edges into it."""
+        record = self.records.get(fn)
+        sent, received = self.hooked.get(fn, ((), ()))
+        title = type(fn).__name__
+        if title == "AccumulateGrad":
+            name = _input_name(fn.variable, self.inputs) or "leaf"
+            self.add(fn, "accumulate", title, detail=f"into {name}.grad", grad=_first(received))
+            self.link(self.input(name), fn, grad=_first(received))
+            return
+        detail, value = (record.detail, record.value) if record else ("", None)
+        self.add(fn, "backward", title, detail=detail, value=value, grad=_first(received))
+        constants = _constants_for(fn, record)
+        for slot, (nxt, _) in enumerate(fn.next_functions):
+            if nxt is not None:
+                self.link(nxt, fn, grad=_scalar(sent[slot]) if slot < len(sent) else None)
+                continue
+            operand = constants.pop(0) if constants else None
+            if operand is None:
+                src = self.add((fn, slot), "constant", "constant", tracked=False)
+            elif operand.input_name is not None:
+                src = self.input(operand.input_name)
+            else:
+                src = self.add(
+                    (fn, slot), "constant", operand.text, value=operand.value, tracked=False
+                )
+            self.link(src, fn, needs_grad=False)
+
+
+def build_graph(
+    output_name: str,
+    output: torch.Tensor,
+    *,
+    inputs: dict[str, torch.Tensor],
+    records: dict[Any, Record],
+    hooked: Hooked,
+    functions: Sequence[Any],
+    used: Sequence[str],
+) -> Graph:
+    """Build the Graph of ``output`` after backward.
+
+    ``functions`` is ``walk(output.grad_fn)``; ``hooked`` maps each of them to the (grad_inputs,
+    grad_outputs) its hook saw; ``records`` maps the functions the evaluator created to their
+    operation; ``used`` names the inputs that appear in the formula, in reading order.
+    """
+    grads_flowed = bool(hooked) or (output.grad_fn is None and output.requires_grad)
+    builder = _Builder(inputs, records, hooked)
+    out = builder.add(
+        "output",
+        "output",
+        output_name,
+        value=output.item(),
+        grad=1.0 if grads_flowed else None,
+        detail="" if output.requires_grad else "no grad_fn: nothing requires grad",
+    )
+    root = output.grad_fn
+    if root is not None:
+        builder.link(root, out, grad=1.0 if grads_flowed else None)
+    elif output.requires_grad:  # y = x: the output is the leaf itself
+        builder.link(builder.input(_input_name(output, inputs) or used[0]), out, grad=1.0)
+    for fn in functions:
+        builder.function(fn)
+    for name in used:
+        builder.input(name)
+    return builder.graph()
+
+
+def _constants_for(fn: Any, record: Record | None) -> list[Operand]:
+    """Match the ``None`` entries of next_functions with the operands that need no gradient.
+
+    PyTorch keeps only ``None`` for an operand that needs no gradient (a number, or a tensor
+    without requires_grad); the operands that do need one fill the other slots. When the counts
+    disagree (an internal function such as ReciprocalBackward0), the constants stay unnamed.
+    """
+    if record is None:
+        return []
+    constants = [operand for operand in record.operands if not operand.needs_grad]
+    nones = sum(nxt is None for nxt, _ in fn.next_functions)
+    return constants if len(constants) == nones else []
+
+
+def _input_name(tensor: torch.Tensor, inputs: dict[str, torch.Tensor]) -> str | None:
+    return next((name for name, leaf in inputs.items() if leaf is tensor), None)
+
+
+def _first(grads: Sequence[Any]) -> float | None:
+    return _scalar(grads[0]) if grads else None
+
+
+def _scalar(grad: Any) -> float | None:
+    return None if grad is None else float(grad.item())
