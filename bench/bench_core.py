@@ -76,7 +76,7 @@ CASES: list[tuple[str, Callable[[], object], Callable[[], object]]] = [
 
 
 def _drawing_jobs(text: str, values: dict[str, float]) -> tuple[Callable[[], object], ...]:
-    """Return (ours, torchviz's) drawing of one live graph: walk + Graph + DOT vs make_dot.source."""
+    """Return (ours, torchviz's) drawing of one live graph: walk + Graph + DOT, or make_dot."""
     formula = parse(text)
     tensors = {name: torch.tensor(v, requires_grad=True) for name, v in values.items()}
     forward = _Forward(formula, tensors)

@@ -15,21 +15,21 @@ import subprocess
 from explorer.errors import RenderError
 from explorer.graph import Graph, Node
 
-__all__ = ["FORMATS", "format_number", "render", "to_dot"]
+__all__ = ["FORMATS", "LEGEND", "STYLES", "format_number", "render", "to_dot"]
 
 FORMATS = ("svg", "png")
-MAX_DETAIL = 28  # characters of an operation's text shown in its box; long formulas stay legible
+MAX_DETAIL = 24  # characters of an operation's text shown in its box; long formulas stay legible
 GRAD_COLOR = "#A63D00"  # dark vermillion: gradients, everywhere in the drawing
 
-# kind -> (fill, border, style)
-_STYLES = {
+# kind -> (fill, border, style); the app draws its legend from these too.
+STYLES = {
     "output": ("#FBE3CF", "#D55E00", "rounded,filled,bold"),
     "backward": ("#EFEFEF", "#4D4D4D", "rounded,filled"),
     "accumulate": ("#D3EFE6", "#009E73", "rounded,filled"),
     "input": ("#D5EAF6", "#0072B2", "rounded,filled,bold"),
     "constant": ("#FFFFFF", "#8C8C8C", "rounded,filled,dashed"),
 }
-_LEGEND = (
+LEGEND = (
     ("input", "input leaf (requires_grad=True)"),
     ("constant", "constant or input without grad"),
     ("backward", "backward function (grad_fn)"),
@@ -82,16 +82,16 @@ def _label(node: Node) -> str:
 
 
 def _node_line(node: Node) -> str:
-    fill, border, style = _STYLES[node.kind if node.tracked else "constant"]
+    fill, border, style = STYLES[node.kind if node.tracked else "constant"]
     colours = f'fillcolor="{fill}", color="{border}", style="{style}"'
     return f"  {node.id} [label={_label(node)}, {colours}];"
 
 
 def _legend() -> list[str]:
     rows = "".join(
-        f'<TR><TD BGCOLOR="{_STYLES[kind][0]}" BORDER="1" COLOR="{_STYLES[kind][1]}" WIDTH="14">'
+        f'<TR><TD BGCOLOR="{STYLES[kind][0]}" BORDER="1" COLOR="{STYLES[kind][1]}" WIDTH="14">'
         f'</TD><TD ALIGN="LEFT">{html.escape(text)}</TD></TR>'
-        for kind, text in _LEGEND
+        for kind, text in LEGEND
     )
     arrows = (
         f'<TR><TD COLSPAN="2" ALIGN="LEFT"><FONT COLOR="{GRAD_COLOR}">red numbers: gradient '
@@ -106,13 +106,19 @@ def _legend() -> list[str]:
     ]
 
 
-def to_dot(graph: Graph, *, legend: bool = True) -> str:
-    """Return DOT text for ``graph``: inputs on the left, the output on the right."""
+def to_dot(graph: Graph, *, legend: bool = True, font_size: int = 12) -> str:
+    """Return DOT text for ``graph``: inputs on the left, the output on the right.
+
+    The app leaves the legend out (it draws one beside the chart) and raises the font size on a
+    projector; exports keep the legend, so a saved picture explains itself.
+    """
     lines = [
         "digraph autograd {",
-        f'  graph [rankdir=LR, fontname="{_FONT}", bgcolor="white", nodesep=0.25, ranksep=0.45];',
-        f'  node [shape=box, fontname="{_FONT}", fontsize=12, margin="0.12,0.06", penwidth=1.4];',
-        f'  edge [fontname="{_FONT}", fontsize=11, fontcolor="{GRAD_COLOR}", color="#4D4D4D"];',
+        f'  graph [rankdir=LR, fontname="{_FONT}", bgcolor="white", nodesep=0.25, ranksep=0.4];',
+        f'  node [shape=box, fontname="{_FONT}", fontsize={font_size}, margin="0.1,0.05", '
+        "penwidth=1.4];",
+        f'  edge [fontname="{_FONT}", fontsize={font_size - 1}, fontcolor="{GRAD_COLOR}", '
+        'color="#4D4D4D"];',
     ]
     lines += [_node_line(node) for node in graph.nodes]
     for edge in graph.edges:

@@ -37,7 +37,7 @@ from explorer.formula import (
 from explorer.graph import Graph, Operand, Record, build_graph, walk
 from explorer.values import check_value
 
-__all__ = ["Evaluation", "Input", "evaluate"]
+__all__ = ["Evaluation", "Input", "evaluate", "evaluate_many"]
 
 Number = int | float
 Value = Number | torch.Tensor
@@ -139,9 +139,12 @@ def _check_inputs(
 class _Forward:
     """Evaluate a Formula on tensors, recording the backward function each operation creates."""
 
-    def __init__(self, formula: Formula, tensors: dict[str, torch.Tensor]) -> None:
+    def __init__(
+        self, formula: Formula, tensors: dict[str, torch.Tensor], *, record: bool = True
+    ) -> None:
         self.formula = formula
         self.tensors = tensors
+        self.recording = record  # off for many points at once, where no graph is drawn
         self.records: dict[Any, Record] = {}
 
     def run(self, expr: Expr) -> tuple[Value, str]:
@@ -163,7 +166,7 @@ class _Forward:
         text = spell(expr, tuple(part for _, part in results))
         operands = [value for value, _ in results]
         result = self.apply(expr, operands, text)
-        if isinstance(result, torch.Tensor) and result.grad_fn is not None:
+        if self.recording and isinstance(result, torch.Tensor) and result.grad_fn is not None:
             self.record(result, text, children, results)
         return result, text
 
@@ -298,3 +301,31 @@ def _save_grads(
 ) -> None:
     """Keep what one backward function sent on (grad_inputs) and received (grad_outputs)."""
     hooked[fn] = (tuple(grad_inputs), tuple(grad_outputs))
+
+
+def evaluate_many(
+    formula: Formula,
+    values: Mapping[str, Number],
+    variable: str,
+    points: Sequence[Number],
+    *,
+    differentiate: bool,
+) -> tuple[list[float], list[float] | None]:
+    """Evaluate at many values of one variable at once, the others held at ``values``.
+
+    With ``differentiate``, one vectorised backward of the sum gives f'(x) at every point (the
+    formula is elementwise, so each point's gradient is its own derivative). Returns the values
+    and the derivatives, or None where there are none.
+    """
+    checked = _check_inputs(formula, values, {})
+    tensors = {name: torch.tensor(value) for name, (value, _) in checked.items()}
+    is_int = isinstance(checked[variable][0], int)
+    along = torch.tensor(list(points), dtype=torch.int64 if is_int else torch.float32)
+    tensors[variable] = along.requires_grad_(differentiate and not is_int)
+    result, _ = _Forward(formula, tensors, record=False).run(formula.expr)
+    output = torch.as_tensor(result).expand(along.shape)
+    slopes = None
+    if output.requires_grad:
+        output.sum().backward()
+        slopes = tensors[variable].grad.tolist() if tensors[variable].grad is not None else None
+    return output.detach().double().tolist(), slopes

@@ -1,0 +1,218 @@
+"""The Streamlit page: formula, presets and sliders in; transcript, graph, plot and code out.
+
+This package is the only place that imports streamlit besides app.py. Every computation goes
+through explore() (cached in cache.py); state and the URL live in state.py; panels.py draws.
+"""
+
+from __future__ import annotations
+
+import math
+
+import streamlit as st
+
+from explorer.errors import ExplorerError
+from explorer.formula import MAX_CHARS, Formula, parse
+from explorer.plot import figure
+from explorer.presets import PRESETS, by_label
+from explorer.ui import state
+from explorer.ui.cache import Inputs, cached_curve, cached_explore
+from explorer.ui.panels import (
+    code_panel,
+    error_panel,
+    graph_panel,
+    notes_panel,
+    plain,
+    transcript_panel,
+)
+
+__all__ = ["main"]
+
+_CSS = """
+<style>
+[data-testid="stCode"] code { font-size: %(code)s !important; line-height: 1.45 !important; }
+</style>
+"""
+
+
+def main() -> None:
+    """Draw the whole page for one run."""
+    state.init_state()
+    projector = bool(st.session_state.get("projector", False))
+    st.html(_CSS % {"code": "1.45rem" if projector else "0.98rem"})
+    st.title("Autograd Explorer", anchor=False)
+    st.caption("Type a formula, move the sliders, and watch PyTorch compute the gradients.")
+    _header()
+    for message in st.session_state.get("_url_errors", []):
+        st.warning(plain(f"In the link: {message}"), icon=":material/link_off:")
+    text = st.session_state.get("formula", "")
+    try:
+        formula = parse(text)
+    except ExplorerError as error:
+        error_panel(error)
+        return
+    names = state.input_order(formula.variables)
+    left, right = st.columns([1, 1.35], gap="large")
+    with left:
+        inputs = _controls(names)
+    try:
+        ex = cached_explore(text, inputs)
+    except ExplorerError as error:
+        with right:
+            error_panel(error)
+        return
+    with right:
+        transcript_panel(ex)
+        notes_panel(ex)
+    graph_panel(ex, projector=projector)
+    plot_column, code_column = st.columns([1.35, 1], gap="large")
+    with plot_column:
+        _plot_panel(text, formula, ex, inputs, projector=projector)
+    with code_column:
+        code_panel(ex)
+    extras = {"plot_var": st.session_state["plot_var"]}
+    if projector:
+        extras["projector"] = "true"
+    state.sync_url(text, names, extras)
+
+
+def _header() -> None:
+    """Draw the formula box, the preset picker and the projector switch."""
+    st.session_state.setdefault("preset", None)
+    formula_column, preset_column, projector_column = st.columns(
+        [3, 2, 1], vertical_alignment="bottom"
+    )
+    formula_column.text_input(
+        "Formula",
+        key="formula",
+        live=True,
+        on_change=state.on_formula,
+        placeholder="y = w*x + b",
+        help=(
+            "Numbers, variables, + - * / **, ( ), pi, e and functions such as sin(x), exp(x), "
+            f"sigmoid(x), relu(x). At most {MAX_CHARS} characters."
+        ),
+    )
+    preset_column.selectbox(
+        "Examples",
+        [preset.label for preset in PRESETS],
+        key="preset",
+        placeholder="Pick an example",
+        on_change=state.apply_preset,
+    )
+    projector_column.toggle("Projector", key="projector", help="Larger graph and text for a class")
+    preset = by_label(st.session_state.get("preset") or "")
+    if preset is not None and preset.formula == st.session_state.get("formula"):
+        st.info(plain(f"What to notice: {preset.notice}"), icon=":material/visibility:")
+
+
+def _controls(names: list[str]) -> Inputs:
+    """Draw a slider, a requires_grad switch and an int/float choice per variable."""
+    st.subheader("Inputs", anchor=False)
+    inputs = []
+    for name in names:
+        settings = state.variable_settings(name)
+        is_int = settings["dtype"] == "int"
+        with st.container(border=True, key=f"input_{name}"):
+            slider_column, switch_column = st.columns([3, 2], vertical_alignment="center")
+            slider_column.slider(
+                plain(name),
+                min_value=settings["min"],
+                max_value=settings["max"],
+                step=settings["step"],
+                key=f"value_{name}",
+                on_change=state.remember,
+                args=(name,),
+            )
+            switch_column.toggle(
+                "requires_grad",
+                key=f"grad_{name}",
+                on_change=state.remember,
+                args=(name,),
+                disabled=is_int,
+                help="Integer tensors cannot require gradients." if is_int else None,
+            )
+            switch_column.segmented_control(
+                "dtype",
+                ["float", "int"],
+                key=f"dtype_{name}",
+                required=True,
+                on_change=state.on_dtype,
+                args=(name,),
+                label_visibility="collapsed",
+            )
+            with st.expander(f"Range of {name}"):
+                _range_inputs(name, is_int)
+        inputs.append((name, settings["dtype"], settings["value"], settings["grad"]))
+    return tuple(inputs)
+
+
+def _range_inputs(name: str, is_int: bool) -> None:
+    step = 1 if is_int else 0.1
+    columns = st.columns(3)
+    for column, field, label in zip(
+        columns, ("min", "max", "step"), ("from", "to", "step"), strict=True
+    ):
+        column.number_input(
+            label,
+            key=f"{field}_{name}",
+            step=step,
+            format=None if is_int else "%g",
+            on_change=state.on_range,
+            args=(name,),
+        )
+
+
+def _plot_panel(text: str, formula: Formula, ex, inputs: Inputs, *, projector: bool) -> None:
+    """Plot the output along one variable, with the tangent whose slope is that variable's grad."""
+    st.subheader("Plot", anchor=False)
+    names = [name for name, *_ in inputs]
+    if st.session_state.get("plot_var") not in names:
+        with_grad = [name for name in names if ex.grads.get(name) is not None]
+        st.session_state["plot_var"] = (with_grad or names)[0]
+    choose_column, toggle_column = st.columns([2, 1], vertical_alignment="bottom")
+    variable = choose_column.selectbox("Plot along", names, key="plot_var")
+    derivative = toggle_column.toggle(f"Show d{formula.output}/d{variable}", key="derivative")
+    settings = st.session_state["_settings"][variable]
+    grad = ex.grads[variable]
+    try:
+        curve = cached_curve(
+            text, inputs, variable, settings["min"], settings["max"], differentiate=grad is not None
+        )
+    except ExplorerError as error:
+        error_panel(error, where="The plot cannot be drawn: ")
+        return
+    fig = figure(
+        curve,
+        settings["value"],
+        ex.value,
+        grad,
+        derivative=derivative,
+        font_size=22 if projector else 14,
+    )
+    st.plotly_chart(fig, config={"displaylogo": False}, key="plot_chart")
+    st.caption(plain(_slope_caption(ex, variable, grad)))
+    st.download_button(
+        "Plot as HTML",
+        lambda: fig.to_html(include_plotlyjs=True, div_id="autograd-plot"),
+        "autograd-plot.html",
+        "text/html",
+        key="download_plot",
+        on_click="ignore",
+        icon=":material/download:",
+    )
+
+
+def _slope_caption(ex, variable: str, grad: float | None) -> str:
+    """Say what the tangent shows, or why there is none."""
+    if grad is not None and math.isfinite(grad):
+        return f"The tangent's slope is {variable}.grad = {grad:.6g}, computed by backward()."
+    item = next(item for item in ex.inputs if item.name == variable)
+    if item.is_int:
+        why = f"{variable} is an integer tensor, and integers cannot require grad"
+    elif not item.requires_grad:
+        why = f"{variable} has requires_grad off, so PyTorch does not track it"
+    elif grad is None:
+        why = f"no gradient reached {variable}"
+    else:
+        why = f"{variable}.grad is {grad} here"
+    return f"No tangent: {why}."

@@ -1,0 +1,30 @@
+"""The pure pipeline, cached per server with bounded caches (never any tensors inside)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from explorer.core import Exploration, explore
+from explorer.formula import parse
+from explorer.plot import Curve, curve
+
+__all__ = ["Inputs", "cached_curve", "cached_explore"]
+
+# (name, dtype, value, requires_grad) in input order. The dtype is spelled out because 3 and 3.0
+# hash alike in Python, yet they are different tensors.
+Inputs = tuple[tuple[str, str, int | float, bool], ...]
+
+
+@st.cache_data(max_entries=1024, show_spinner=False)
+def cached_explore(formula: str, inputs: Inputs) -> Exploration:
+    """Run explore() on the inputs."""
+    return explore(formula, {n: v for n, _, v, _ in inputs}, {n: g for n, _, _, g in inputs})
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def cached_curve(
+    formula: str, inputs: Inputs, variable: str, low: float, high: float, *, differentiate: bool
+) -> Curve:
+    """Compute the plot's curve over the slider range of ``variable``."""
+    values = {n: v for n, _, v, _ in inputs}
+    return curve(parse(formula, values), values, variable, low, high, differentiate=differentiate)

@@ -1,0 +1,239 @@
+"""The Streamlit app through AppTest, driving widgets by key."""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import struct
+
+import pytest
+from conftest import GOLDEN, ROOT
+from streamlit.testing.v1 import AppTest
+
+from explorer.presets import PRESETS
+
+APP = str(ROOT / "app.py")
+
+
+def start(**params: str) -> AppTest:
+    """Open the app, optionally with URL query parameters, and run it once."""
+    at = AppTest.from_file(APP, default_timeout=60)
+    for key, value in params.items():
+        at.query_params[key] = value
+    return at.run()
+
+
+def transcript(at: AppTest) -> str:
+    """Return the transcript panel's text, with the final newline st.code drops."""
+    return at.code[0].value + "\n"
+
+
+def dot(at: AppTest) -> str:
+    return at.get("graphviz_chart")[0].proto.spec
+
+
+def plot(at: AppTest) -> dict:
+    return json.loads(at.get("plotly_chart")[0].proto.spec)
+
+
+def numbers(data: object) -> list[float | None]:
+    """Decode a plotly array, which may come base64-encoded."""
+    if isinstance(data, dict) and "bdata" in data:
+        raw = base64.b64decode(data["bdata"])
+        fmt = {"f8": "d", "f4": "f", "i1": "b", "i2": "h", "i4": "i"}[data["dtype"]]
+        return list(struct.unpack(f"<{len(raw) // struct.calcsize(fmt)}{fmt}", raw))
+    return list(data)  # type: ignore[arg-type]
+
+
+def trace(at: AppTest, prefix: str) -> dict:
+    return next(t for t in plot(at)["data"] if t.get("name", "").startswith(prefix))
+
+
+def healthy(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+@pytest.mark.parametrize(
+    ("label", "name"), [(p.label, f"example{i}") for i, p in enumerate(PRESETS[:3], start=1)]
+)
+def test_each_seed_preset_prints_its_exact_transcript(label: str, name: str) -> None:
+    """Choosing a seed preset shows the seed's Output block, byte for byte."""
+    at = start()
+    at.selectbox(key="preset").select(label).run()
+    healthy(at)
+    assert transcript(at) == (GOLDEN / f"seed_{name}.txt").read_text()
+
+
+def test_first_visit_shows_example_1() -> None:
+    """A fresh page shows the tutorial's first example, with its lesson."""
+    at = start()
+    healthy(at)
+    assert transcript(at) == (GOLDEN / "seed_example1.txt").read_text()
+    assert "What to notice" in at.info[0].value
+
+
+def test_moving_a_slider_changes_transcript_dot_and_plot_and_the_tangent_is_the_grad() -> None:
+    """value_x moves: new transcript, new DOT, new point; the tangent's slope equals x.grad."""
+    at = start()
+    before = (transcript(at), dot(at), plot(at))
+    at.slider(key="value_x").set_value(3.0).run()
+    healthy(at)
+    after = (transcript(at), dot(at), plot(at))
+    assert all(b != a for b, a in zip(before, after, strict=True))
+    assert "x.grad : tensor(6.)" in transcript(at)
+    tangent = trace(at, "tangent")
+    xs, ys = numbers(tangent["x"]), numbers(tangent["y"])
+    slope = (ys[1] - ys[0]) / (xs[1] - xs[0])
+    assert slope == pytest.approx(6.0)
+    point = trace(at, "x = 3")
+    assert numbers(point["y"]) == [10.0]
+
+
+def test_turning_grad_w_off_gives_none() -> None:
+    """grad_w off: w.grad : None, and the plot along w has no tangent and says why."""
+    at = start(formula="y = w*x + b", value_x="3", value_w="2.0", value_b="5.0", plot_var="w")
+    at.toggle(key="grad_w").set_value(False).run()
+    healthy(at)
+    assert "w.grad : None" in transcript(at)
+    assert not [t for t in plot(at)["data"] if t.get("name", "").startswith("tangent")]
+    assert any("No tangent" in caption.value for caption in at.caption)
+
+
+def test_int_dtype_shows_pytorchs_integer_tensor() -> None:
+    """dtype_x int: tensor(3), no gradient possible, requires_grad switch disabled."""
+    at = start(formula="y = w*x + b", value_x="3.0", value_w="2.0", value_b="5.0")
+    at.segmented_control(key="dtype_x").set_value("int").run()
+    healthy(at)
+    assert transcript(at).splitlines()[0] == "x: tensor(3)"
+    assert at.toggle(key="grad_x").disabled
+
+
+def test_variable_keeps_its_value_when_the_formula_changes() -> None:
+    """x keeps its value and settings through an edit of the formula, even a broken one."""
+    at = start()
+    at.slider(key="value_x").set_value(1.5).run()
+    at.text_input(key="formula").input("y = x^2").run()
+    at.text_input(key="formula").input("y = x**3 + w").run()
+    healthy(at)
+    assert transcript(at).splitlines()[0] == "x: tensor(1.5000, requires_grad=True)"
+
+
+def test_bad_formula_shows_an_error_with_caret_and_no_exception() -> None:
+    """A bad formula: st.error with the message, the caret line as code, no traceback."""
+    at = start()
+    at.text_input(key="formula").input("y = x^2").run()
+    healthy(at)
+    assert "is not a power" in at.error[0].value
+    assert at.code[0].value == "y = x^2\n     ^"
+    at.text_input(key="formula").input("y = x**2").run()
+    healthy(at)
+    assert not at.error
+
+
+def test_runtime_error_from_pytorch_is_a_message() -> None:
+    """PyTorch refusing an operation (int to a negative power) is an error box too."""
+    at = start(formula="y = x**-1", value_x="2")
+    healthy(at)
+    assert "negative integer powers" in at.error[0].value
+
+
+def test_url_parameters_restore_the_state() -> None:
+    """The issue's example link opens z = x**y at (3, 4), as example 3."""
+    at = start(formula="z = x**y", value_x="3.0", value_y="4.0")
+    healthy(at)
+    assert transcript(at) == (GOLDEN / "seed_example3.txt").read_text()
+    at = start(
+        formula="y = w*x + b",
+        value_x="3",
+        value_w="2.0",
+        value_b="5.0",
+        plot_var="w",
+        projector="true",
+    )
+    healthy(at)
+    assert transcript(at) == (GOLDEN / "seed_example2.txt").read_text()
+    assert at.selectbox(key="plot_var").value == "w"
+    assert at.toggle(key="projector").value
+
+
+def test_state_is_written_back_to_the_url() -> None:
+    """After a slider move the URL holds the new value, so the link reproduces the view."""
+    at = start()
+    at.slider(key="value_x").set_value(2.5).run()
+    assert dict(at.query_params) == {
+        "formula": "y = x**2 + 1",
+        "value_x": "2.5",
+        "grad_x": "true",
+        "dtype_x": "float",
+        "plot_var": "x",
+    }
+
+
+@pytest.mark.parametrize(
+    ("params", "fragment"),
+    [
+        ({"value_x": "nan"}, "not a number"),
+        ({"value_x": "1e400"}, "finite"),
+        ({"value_x": "1_0"}, "not a number"),
+        ({"grad_x": "maybe"}, "true or false"),
+        ({"dtype_x": "complex"}, "int or float"),
+        ({"value_x": "2", "grad_x": "true"}, "cannot require grad"),
+        ({"plot_var": "__class__"}, "not a variable name"),
+    ],
+)
+def test_bad_url_values_give_a_message_not_a_crash(params: dict[str, str], fragment: str) -> None:
+    """An untrusted URL value is parsed strictly; a bad one gives a warning and a usable page."""
+    at = start(formula="y = x**2", **params)
+    healthy(at)
+    assert any(fragment in warning.value for warning in at.warning)
+    assert transcript(at).startswith("x: tensor(")
+
+
+def test_bad_url_formula_is_an_error_box() -> None:
+    """A hostile formula in the link is refused like a typed one."""
+    at = start(formula="__import__('os').system('echo hi')")
+    healthy(at)
+    assert at.error
+
+
+def test_inf_and_nan_do_not_break_the_plot() -> None:
+    """sqrt at 0: x.grad inf, a warning note, and a chart whose inf points are gaps."""
+    at = start(formula="y = log(x)", value_x="0.0")
+    healthy(at)
+    assert "x.grad : tensor(inf)" in transcript(at)
+    assert any("inf" in w.value for w in at.warning)
+    curve = trace(at, "y(x)")
+    ys = numbers(curve["y"])
+    assert any(y is None or (isinstance(y, float) and math.isnan(y)) for y in ys)
+
+
+def test_derivative_toggle_adds_the_autograd_derivative_curve() -> None:
+    """The derivative curve of x**2 + 1 is 2x over the whole range."""
+    at = start()
+    at.toggle(key="derivative").set_value(True).run()
+    healthy(at)
+    derivative = trace(at, "dy/dx")
+    xs, ys = numbers(derivative["x"]), numbers(derivative["y"])
+    assert ys == pytest.approx([2 * x for x in xs], abs=1e-5)
+
+
+def test_every_preset_runs_cleanly() -> None:
+    """Each classroom preset produces a transcript, a graph and a plot without errors."""
+    at = start()
+    for preset in PRESETS:
+        at.selectbox(key="preset").select(preset.label).run()
+        healthy(at)
+        assert not at.error, preset.label
+        assert transcript(at).splitlines()[0].startswith(f"{next(iter(preset.values))}: tensor(")
+        assert "digraph autograd" in dot(at)
+        assert plot(at)["data"]
+
+
+def test_user_text_is_never_rendered_as_markdown() -> None:
+    """Markdown in a formula error (a link, bold) is shown escaped, never as markup."""
+    at = start()
+    at.text_input(key="formula").input("y = [x](http://example.com) **bold**").run()
+    healthy(at)
+    for element in at.error:
+        assert "](http" not in element.value
