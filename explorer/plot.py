@@ -7,15 +7,16 @@ the tangent's slope is the gradient the single exploration computed, never a sep
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-import plotly.graph_objects as go
+import plotly.io
 
 from explorer.evaluate import evaluate_many
 from explorer.formula import Formula
 
-__all__ = ["POINTS", "Curve", "curve", "figure"]
+__all__ = ["POINTS", "Curve", "curve", "figure", "to_html"]
 
 POINTS = 241  # odd, so the middle of a symmetric range is a point
 MAX_INT_POINTS = 241
@@ -86,51 +87,83 @@ def figure(
     *,
     derivative: bool = False,
     font_size: int = 14,
-) -> go.Figure:
-    """Draw the curve, the point (x0, y0) and, when ``slope`` is finite, the tangent line."""
+) -> dict[str, Any]:
+    """Draw the curve, the point (x0, y0) and, when ``slope`` is finite, the tangent line.
+
+    Returns a plain plotly figure dict: building ``go.Figure`` with a named template costs more
+    than the rest of a rerun, and a dict is also plain data that caches and compares.
+    """
     var, out = curve.variable, curve.output
-    mode = "lines+markers" if curve.discrete else "lines"
-    fig = go.Figure()
-    fig.add_scatter(
-        x=curve.xs,
-        y=curve.ys,
-        mode=mode,
-        name=f"{out}({var})",
-        line={"color": CURVE_COLOR, "width": 3},
-    )
+    traces: list[dict[str, Any]] = [
+        _scatter(curve.xs, curve.ys, f"{out}({var})", CURVE_COLOR, width=3, discrete=curve.discrete)
+    ]
     if derivative and curve.slopes is not None:
-        fig.add_scatter(
-            x=curve.xs,
-            y=curve.slopes,
-            mode="lines",
-            name=f"d{out}/d{var} (autograd)",
-            line={"color": SLOPE_COLOR, "width": 2, "dash": "dash"},
+        traces.append(
+            _scatter(
+                curve.xs,
+                curve.slopes,
+                f"d{out}/d{var} (autograd)",
+                SLOPE_COLOR,
+                width=2,
+                dash="dash",
+            )
         )
     if slope is not None and math.isfinite(slope) and math.isfinite(y0):
         ends = (curve.xs[0], curve.xs[-1])
-        fig.add_scatter(
-            x=ends,
-            y=[y0 + slope * (x - x0) for x in ends],
-            mode="lines",
-            name=f"tangent, slope {var}.grad = {slope:.4g}",
-            line={"color": TANGENT_COLOR, "width": 2},
+        line = [y0 + slope * (x - x0) for x in ends]
+        traces.append(
+            _scatter(ends, line, f"tangent, slope {var}.grad = {slope:.4g}", TANGENT_COLOR, width=2)
         )
     if math.isfinite(y0):
-        fig.add_scatter(
-            x=[x0],
-            y=[y0],
-            mode="markers",
-            name=f"{var} = {x0:g}, {out} = {y0:.4g}",
-            marker={"color": POINT_COLOR, "size": 11},
+        traces.append(
+            {
+                "type": "scatter",
+                "x": [x0],
+                "y": [y0],
+                "mode": "markers",
+                "name": f"{var} = {x0:g}, {out} = {y0:.4g}",
+                "marker": {"color": POINT_COLOR, "size": 11},
+            }
         )
-    fig.update_layout(
-        template="plotly_white",
-        font={"size": font_size},
-        height=440,
-        margin={"l": 10, "r": 10, "t": 40, "b": 10},
-        legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "x": 0},
-        xaxis_title=var,
-        yaxis_title=out,
-        yaxis_range=_y_range(curve, y0),
-    )
-    return fig
+    axis = {
+        "gridcolor": "#E5E5E5",
+        "zerolinecolor": "#BDBDBD",
+        "linecolor": "#BDBDBD",
+        "automargin": True,
+    }
+    layout = {
+        "font": {"size": font_size, "family": "Helvetica, Arial, sans-serif"},
+        "paper_bgcolor": "white",
+        "plot_bgcolor": "white",
+        "height": 440,
+        "margin": {"l": 60, "r": 20, "t": 40, "b": 50},
+        "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.0, "x": 0},
+        "xaxis": {**axis, "title": {"text": var}},
+        "yaxis": {**axis, "title": {"text": out}, "range": _y_range(curve, y0)},
+    }
+    return {"data": traces, "layout": layout}
+
+
+def _scatter(
+    xs: Sequence[float],
+    ys: Sequence[float | None],
+    name: str,
+    color: str,
+    *,
+    width: int,
+    dash: str = "solid",
+    discrete: bool = False,
+) -> dict[str, Any]:
+    return {
+        "type": "scatter",
+        "x": list(xs),
+        "y": list(ys),
+        "mode": "lines+markers" if discrete else "lines",
+        "name": name,
+        "line": {"color": color, "width": width, "dash": dash},
+    }
+
+
+def to_html(fig: dict[str, Any]) -> str:
+    """Return a self-contained HTML page of the figure (plotly.js inlined, works offline)."""
+    return plotly.io.to_html(fig, include_plotlyjs=True, full_html=True, div_id="autograd-plot")

@@ -12,7 +12,7 @@ import streamlit as st
 
 from explorer.errors import ExplorerError
 from explorer.formula import MAX_CHARS, Formula, parse
-from explorer.plot import figure
+from explorer.plot import figure, to_html
 from explorer.presets import PRESETS, by_label
 from explorer.ui import state
 from explorer.ui.cache import Inputs, cached_curve, cached_explore
@@ -39,30 +39,39 @@ def main() -> None:
     state.init_state()
     projector = bool(st.session_state.get("projector", False))
     st.html(_CSS % {"code": "1.45rem" if projector else "0.98rem"})
-    st.title("Autograd Explorer", anchor=False)
-    st.caption("Type a formula, move the sliders, and watch PyTorch compute the gradients.")
-    _header()
+    top = st.container()
     for message in st.session_state.get("_url_errors", []):
         st.warning(plain(f"In the link: {message}"), icon=":material/link_off:")
     text = st.session_state.get("formula", "")
     try:
         formula = parse(text)
     except ExplorerError as error:
+        with top:
+            _header()
         error_panel(error)
         return
     names = state.input_order(formula.variables)
+    inputs = state.current_inputs(names)
     left, right = st.columns([1, 1.35], gap="large")
-    with left:
-        inputs = _controls(names)
+    # The transcript is computed and sent before the sliders are drawn: the browser shows it as
+    # soon as it arrives, which is what a person watching a slider move is waiting for.
     try:
         ex = cached_explore(text, inputs)
     except ExplorerError as error:
         with right:
             error_panel(error)
+        with top:
+            _header()
+        with left:
+            _controls(names)
         return
     with right:
         transcript_panel(ex)
         notes_panel(ex)
+    with top:
+        _header()
+    with left:
+        _controls(names)
     graph_panel(ex, projector=projector)
     plot_column, code_column = st.columns([1.35, 1], gap="large")
     with plot_column:
@@ -76,7 +85,9 @@ def main() -> None:
 
 
 def _header() -> None:
-    """Draw the formula box, the preset picker and the projector switch."""
+    """Draw the title, the formula box, the preset picker and the projector switch."""
+    st.title("Autograd Explorer", anchor=False)
+    st.caption("Type a formula, move the sliders, and watch PyTorch compute the gradients.")
     st.session_state.setdefault("preset", None)
     formula_column, preset_column, projector_column = st.columns(
         [3, 2, 1], vertical_alignment="bottom"
@@ -105,10 +116,9 @@ def _header() -> None:
         st.info(plain(f"What to notice: {preset.notice}"), icon=":material/visibility:")
 
 
-def _controls(names: list[str]) -> Inputs:
+def _controls(names: list[str]) -> None:
     """Draw a slider, a requires_grad switch and an int/float choice per variable."""
     st.subheader("Inputs", anchor=False)
-    inputs = []
     for name in names:
         settings = state.variable_settings(name)
         is_int = settings["dtype"] == "int"
@@ -142,8 +152,6 @@ def _controls(names: list[str]) -> Inputs:
             )
             with st.expander(f"Range of {name}"):
                 _range_inputs(name, is_int)
-        inputs.append((name, settings["dtype"], settings["value"], settings["grad"]))
-    return tuple(inputs)
 
 
 def _range_inputs(name: str, is_int: bool) -> None:
@@ -189,11 +197,11 @@ def _plot_panel(text: str, formula: Formula, ex, inputs: Inputs, *, projector: b
         derivative=derivative,
         font_size=22 if projector else 14,
     )
-    st.plotly_chart(fig, config={"displaylogo": False}, key="plot_chart")
+    st.plotly_chart(fig, theme=None, config={"displaylogo": False}, key="plot_chart")
     st.caption(plain(_slope_caption(ex, variable, grad)))
     st.download_button(
         "Plot as HTML",
-        lambda: fig.to_html(include_plotlyjs=True, div_id="autograd-plot"),
+        lambda: to_html(fig),
         "autograd-plot.html",
         "text/html",
         key="download_plot",

@@ -23,6 +23,7 @@ from explorer.values import MAX_MAGNITUDE, parse_number
 __all__ = [
     "FIELDS",
     "apply_preset",
+    "current_inputs",
     "init_state",
     "input_order",
     "on_dtype",
@@ -76,6 +77,15 @@ def variable_settings(name: str) -> dict[str, Any]:
     for field in FIELDS:
         st.session_state.setdefault(f"{field}_{name}", settings[field])
     return settings
+
+
+def current_inputs(names: Iterable[str]) -> tuple[tuple[str, str, int | float, bool], ...]:
+    """Return (name, dtype, value, requires_grad) per variable, from the store, in input order."""
+    inputs = []
+    for name in names:
+        settings = variable_settings(name)
+        inputs.append((name, settings["dtype"], settings["value"], settings["grad"]))
+    return tuple(inputs)
 
 
 def input_order(variables: Iterable[str]) -> list[str]:
