@@ -57,9 +57,20 @@ def _chain() -> str:
     return _finish(y, {"x": x, "w": w})
 
 
-def _finish(out: torch.Tensor, leaves: dict[str, torch.Tensor]) -> str:
+def _chain_floor() -> str:
+    """The part of the chain job both sides must do: forward, backward and the reprs."""
+    x = torch.tensor(0.5, requires_grad=True)
+    w = torch.tensor(1.5, requires_grad=True)
+    y = torch.sin(w * x + 0)
+    for i in range(1, CHAIN_TERMS):
+        y = y + torch.sin(w * x + i)
+    y = y + x
+    return _finish(y, {"x": x, "w": w}, draw=False)
+
+
+def _finish(out: torch.Tensor, leaves: dict[str, torch.Tensor], *, draw: bool = True) -> str:
     params = {name: t for name, t in leaves.items() if t.requires_grad}
-    dot = make_dot(out, params=params).source
+    dot = make_dot(out, params=params).source if draw else ""
     out.backward()
     lines = [repr(t) for t in leaves.values()] + [repr(out)]
     lines += [repr(t.grad) for t in leaves.values()]
@@ -125,6 +136,10 @@ def main() -> None:
         mine = statistics.median(r[0] for r in rounds)
         theirs = statistics.median(r[1] for r in rounds)
         print(f"{name:<16} {mine:>13.3f} {theirs:>18.3f} {mine / theirs:>6.2f}x")
+    floor = statistics.median(_median_ms(_chain_floor, args.repeat // 5) for _ in range(5))
+    base = statistics.median(_median_ms(_chain, args.repeat // 5) for _ in range(5))
+    print(f"\nfloor, 100 operations: forward + backward + reprs alone take {floor:.3f} ms,")
+    print(f"{floor / base:.2f}x of the baseline: no complete job can be faster than that.")
     ours, theirs = _drawing_jobs(CHAIN, {"x": 0.5, "w": 1.5})
     mine, base = _median_ms(ours, args.repeat), _median_ms(theirs, args.repeat)
     print("\ndrawing only, 100 operations (walk + Graph + DOT vs make_dot(...).source):")

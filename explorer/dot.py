@@ -15,7 +15,7 @@ import subprocess
 from explorer.errors import RenderError
 from explorer.graph import Graph, Node
 
-__all__ = ["FORMATS", "LEGEND", "STYLES", "format_number", "render", "to_dot"]
+__all__ = ["FORMATS", "LEGEND", "STYLES", "format_number", "rankdir", "render", "to_dot"]
 
 FORMATS = ("svg", "png")
 MAX_DETAIL = 24  # characters of an operation's text shown in its box; long formulas stay legible
@@ -107,15 +107,57 @@ def _legend() -> list[str]:
     ]
 
 
+# Rough box sizes in points, enough to tell which direction keeps the text larger on a page.
+_NODE_W, _NODE_H, _RANK_GAP, _NODE_GAP = 150, 55, 50, 18
+_PAGE_W, _PAGE_H = 1000, 650
+
+
+def _depth_and_breadth(graph: Graph) -> tuple[int, int]:
+    """Return the number of ranks (longest input-to-output path) and the most nodes in one rank."""
+    rank = dict.fromkeys((node.id for node in graph.nodes), 0)
+    waiting = dict.fromkeys(rank, 0)
+    after: dict[str, list[str]] = {}
+    for edge in graph.edges:
+        waiting[edge.dst] += 1
+        after.setdefault(edge.src, []).append(edge.dst)
+    # Kahn's topological order (the graph is acyclic): a node's rank is final once all its
+    # inputs are ranked.
+    ready = [node for node, count in waiting.items() if count == 0]
+    while ready:
+        node = ready.pop()
+        for nxt in after.get(node, ()):
+            rank[nxt] = max(rank[nxt], rank[node] + 1)
+            waiting[nxt] -= 1
+            if waiting[nxt] == 0:
+                ready.append(nxt)
+    counts: dict[int, int] = {}
+    for value in rank.values():
+        counts[value] = counts.get(value, 0) + 1
+    return len(counts), max(counts.values(), default=1)
+
+
+def rankdir(graph: Graph) -> str:
+    """Choose left-to-right or top-to-bottom, whichever shows the graph larger on a wide page."""
+    depth, breadth = _depth_and_breadth(graph)
+
+    def scale(width: float, height: float) -> float:
+        return min(1.0, _PAGE_W / width, _PAGE_H / height)
+
+    across = scale(depth * (_NODE_W + _RANK_GAP), breadth * (_NODE_H + _NODE_GAP))
+    down = scale(breadth * (_NODE_W + _NODE_GAP), depth * (_NODE_H + _RANK_GAP))
+    return "LR" if across >= down else "TB"
+
+
 def to_dot(graph: Graph, *, legend: bool = True, font_size: int = 12) -> str:
-    """Return DOT text for ``graph``: inputs on the left, the output on the right.
+    """Return DOT text for ``graph``, read from the inputs to the output (across, or downwards).
 
     The app leaves the legend out (it draws one beside the chart) and raises the font size on a
     projector; exports keep the legend, so a saved picture explains itself.
     """
     lines = [
         "digraph autograd {",
-        f'  graph [rankdir=LR, fontname="{_FONT}", bgcolor="white", nodesep=0.25, ranksep=0.4];',
+        f'  graph [rankdir={rankdir(graph)}, fontname="{_FONT}", bgcolor="white", nodesep=0.25, '
+        "ranksep=0.4];",
         f'  node [shape=box, fontname="{_FONT}", fontsize={font_size}, margin="0.1,0.05", '
         "penwidth=1.4];",
         f'  edge [fontname="{_FONT}", fontsize={font_size - 1}, fontcolor="{GRAD_COLOR}", '

@@ -10,6 +10,7 @@ import math
 
 import streamlit as st
 
+from explorer.dot import rankdir
 from explorer.errors import ExplorerError
 from explorer.formula import MAX_CHARS, Formula, parse
 from explorer.plot import figure, to_html
@@ -72,12 +73,21 @@ def main() -> None:
         _header()
     with left:
         _controls(names)
-    graph_panel(ex, projector=projector)
-    plot_column, code_column = st.columns([1.35, 1], gap="large")
-    with plot_column:
-        _plot_panel(text, formula, ex, inputs, projector=projector)
-    with code_column:
+    if rankdir(ex.graph) == "TB":
+        # A tall graph leaves room beside it: the plot goes there, the code below.
+        graph_column, plot_column = st.columns(2, gap="large")
+        with graph_column:
+            graph_panel(ex, projector=projector)
+        with plot_column:
+            _plot_panel(text, formula, ex, inputs, projector=projector)
         code_panel(ex)
+    else:
+        graph_panel(ex, projector=projector)
+        plot_column, code_column = st.columns([1.35, 1], gap="large")
+        with plot_column:
+            _plot_panel(text, formula, ex, inputs, projector=projector)
+        with code_column:
+            code_panel(ex)
     extras = {"plot_var": st.session_state["plot_var"]}
     if projector:
         extras["projector"] = "true"

@@ -61,8 +61,8 @@ def graph_panel(ex: Exploration, *, projector: bool) -> None:
     st.graphviz_chart(to_dot(ex.graph, legend=False, font_size=GRAPH_FONT[projector]))
     st.html(_legend_html())
     has_dot = shutil.which("dot") is not None
-    columns = st.columns([1, 1, 1, 5])
-    columns[0].download_button(
+    row = st.container(horizontal=True, key="graph_downloads")
+    row.download_button(
         "DOT",
         ex.dot,
         "autograd-graph.dot",
@@ -71,11 +71,8 @@ def graph_panel(ex: Exploration, *, projector: bool) -> None:
         on_click="ignore",
         icon=":material/download:",
     )
-    for column, fmt, mime in (
-        (columns[1], "svg", "image/svg+xml"),
-        (columns[2], "png", "image/png"),
-    ):
-        column.download_button(
+    for fmt, mime in (("svg", "image/svg+xml"), ("png", "image/png")):
+        row.download_button(
             fmt.upper(),
             _export(ex.dot, fmt),
             f"autograd-graph.{fmt}",
@@ -109,16 +106,15 @@ def code_panel(ex: Exploration) -> None:
 
 def _legend_html() -> str:
     """Return the legend as a row of swatches; built from constants only, no user text."""
+    item = "display:inline-flex;align-items:center;margin-right:1.2em;white-space:nowrap"
     items = []
     for kind, text in LEGEND:
         fill, border, style = STYLES[kind]
         line = "dashed" if "dashed" in style else "solid"
+        swatch = f"width:1.1em;height:0.9em;background:{fill};border:2px {line} {border}"
         items.append(
-            f'<span style="display:inline-flex;align-items:center;margin-right:1.2em">'
-            f'<span style="width:1.1em;height:0.9em;background:{fill};border:2px {line} {border};'
-            f'border-radius:3px;margin-right:0.4em"></span>{text}</span>'
+            f'<span style="{item}"><span style="{swatch};margin-right:0.4em"></span>{text}</span>'
         )
-    items.append(
-        f'<span style="color:{GRAD_COLOR}">numbers on arrows: gradient flowing back</span>'
-    )
+    arrows = "numbers on arrows: gradient flowing back"
+    items.append(f'<span style="{item};color:{GRAD_COLOR}">{arrows}</span>')
     return f'<div style="font-size:0.85rem;line-height:1.9">{"".join(items)}</div>'
