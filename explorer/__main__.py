@@ -13,7 +13,7 @@ from typing import NoReturn
 
 from explorer.core import explore
 from explorer.dot import render
-from explorer.errors import ExplorerError
+from explorer.errors import ExplorerError, InputError
 from explorer.formula import MAX_CHARS, MAX_OPERATIONS, MAX_VARIABLES
 from explorer.values import parse_assignment
 
@@ -37,7 +37,8 @@ def _parser() -> argparse.ArgumentParser:
         epilog=(
             "Formulas use numbers, variables, + - * / **, ( ), pi, e and functions like sin(x). "
             f"Limits: {MAX_CHARS} characters, {MAX_OPERATIONS} operations, "
-            f"{MAX_VARIABLES} variables."
+            f"{MAX_VARIABLES} variables. A formula that starts with - goes after --: "
+            "python -m explorer -- -x x=1.0"
         ),
     )
     parser.add_argument("formula", help='e.g. "y = w*x + b"')
@@ -59,11 +60,22 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _values(assignments: list[str]) -> dict[str, int | float]:
+    """Read NAME=VALUE arguments in order; a name given twice is a mistake, not an override."""
+    values: dict[str, int | float] = {}
+    for text in assignments:
+        name, value = parse_assignment(text)
+        if name in values:
+            raise InputError(f"{name} is given twice.")
+        values[name] = value
+    return values
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit status (0 ok, 1 rendering failed, 2 bad input)."""
     args = _parser().parse_args(argv)
     try:
-        values = dict(parse_assignment(text) for text in args.inputs)
+        values = _values(args.inputs)
         flags = dict.fromkeys(args.no_grad, False)
         exploration = explore(args.formula, values, flags)
     except ExplorerError as error:

@@ -30,6 +30,7 @@ class Exploration:
     code: str
     graph: Graph
     notes: tuple[str, ...]
+    warnings: tuple[str, ...]  # the notes about inf and nan, which a front end may show louder
 
     @property
     def output(self) -> str:
@@ -59,6 +60,7 @@ def explore(
 
 
 def _assemble(evaluation: Evaluation) -> Exploration:
+    texts, warnings = notes(evaluation)
     return Exploration(
         formula=evaluation.formula,
         inputs=evaluation.inputs,
@@ -68,5 +70,6 @@ def _assemble(evaluation: Evaluation) -> Exploration:
         dot=to_dot(evaluation.graph),
         code=script(evaluation),
         graph=evaluation.graph,
-        notes=notes(evaluation),
+        notes=texts,
+        warnings=warnings,
     )

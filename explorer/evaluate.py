@@ -32,6 +32,7 @@ from explorer.formula import (
     Num,
     Unary,
     Var,
+    name_problem,
     spell,
 )
 from explorer.graph import Graph, Operand, Record, build_graph, walk
@@ -120,8 +121,8 @@ def _check_inputs(
         )
     checked: dict[str, tuple[Number, bool]] = {}
     for name, raw in values.items():
-        if not isinstance(name, str) or not name.isidentifier():
-            raise InputError(f"{name!r} is not a variable name.")
+        if problem := name_problem(name):
+            raise InputError(f"The input name {name!r} {problem}.")
         value = check_value(name, raw)
         flag = requires_grad.get(name, isinstance(value, float))
         if not isinstance(flag, bool):
@@ -326,6 +327,9 @@ def evaluate_many(
     output = torch.as_tensor(result).expand(along.shape)
     slopes = None
     if output.requires_grad:
-        output.sum().backward()
+        try:
+            output.sum().backward()
+        except RuntimeError as error:
+            raise ComputeError(f"PyTorch's backward() failed: {error}") from None
         slopes = tensors[variable].grad.tolist() if tensors[variable].grad is not None else None
     return output.detach().double().tolist(), slopes

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import ast
 import itertools
+import keyword
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from explorer.errors import FormulaError, LimitError
-from explorer.values import MAX_MAGNITUDE
+from explorer.values import MAX_MAGNITUDE, MAX_NAME_LENGTH, NAME
 
 __all__ = [
     "CONSTANTS",
@@ -36,6 +37,7 @@ __all__ = [
     "Unary",
     "Var",
     "is_number",
+    "name_problem",
     "parse",
     "spell",
     "unparse",
@@ -46,7 +48,6 @@ MAX_CHARS = 1000
 MAX_NESTING = 30  # brackets; checked before ast.parse, which itself crashes near 200
 MAX_OPERATIONS = 200  # operators and function calls; also bounds the depth of every recursion below
 MAX_VARIABLES = 12
-MAX_NAME_LENGTH = 40
 
 # Each function of the language and how PyTorch spells it; evaluate.py and code.py both read this.
 FUNCTIONS: dict[str, str] = {
@@ -211,6 +212,10 @@ def _check_text(text: str) -> None:
                 source=text.encode("unicode_escape").decode(),
                 column=None,
             )
+    if "#" in text:
+        raise FormulaError(
+            "A formula cannot hold a comment (#).", source=text, column=text.index("#") + 1
+        )
     depth = 0
     for index, char in enumerate(text):
         depth += (char in "([{") - (char in ")]}")
@@ -220,6 +225,21 @@ def _check_text(text: str) -> None:
                 source=text,
                 column=index + 1,
             )
+
+
+def name_problem(name: object) -> str | None:
+    """Say why ``name`` cannot name an input or output (it ends up in the script), or None."""
+    if not isinstance(name, str) or not NAME.fullmatch(name):
+        return "must start with a letter and hold only letters, digits and _"
+    if len(name) > MAX_NAME_LENGTH:
+        return f"is longer than {MAX_NAME_LENGTH} characters"
+    if keyword.iskeyword(name):
+        return "is a Python keyword"
+    if name in RESERVED:
+        return "is reserved for the generated script; pick another name"
+    if name in FUNCTIONS or name in CONSTANTS:
+        return "is a function or constant of the formula language"
+    return None
 
 
 def _syntax_error(text: str, error: SyntaxError) -> FormulaError:
@@ -305,7 +325,6 @@ _ALLOWED_SUMMARY = (
     "A formula may use numbers, variables, + - * / **, ( ), pi, e and functions like sin(x)."
 )
 _DECIMAL = re.compile(r"(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
-_IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_]*", re.ASCII)
 
 
 class _Converter:
@@ -360,18 +379,14 @@ class _Converter:
         return Var(name, node.col_offset + 1)
 
     def check_name(self, name: str, column: int, what: str) -> None:
-        if not _IDENTIFIER.fullmatch(name):
-            raise self.error(f"{what} name must start with a letter (not {name!r}).", column)
-        if len(name) > MAX_NAME_LENGTH:
+        if NAME.fullmatch(name) and len(name) > MAX_NAME_LENGTH:
             raise LimitError(
                 f"{what} name is longer than {MAX_NAME_LENGTH} characters.",
                 source=self.text,
                 column=column,
             )
-        if name in RESERVED:
-            raise self.error(
-                f"{name!r} is reserved for the generated script; pick another name.", column
-            )
+        if problem := name_problem(name):
+            raise self.error(f"{what} name {name!r} {problem}.", column)
 
     def binop(self, node: ast.BinOp) -> Expr:
         column = self.operator_column(node)
@@ -400,7 +415,7 @@ class _Converter:
             raise self.error("Only the listed functions can be called, like sin(x).", func)
         name = func.id
         if name not in FUNCTIONS:
-            product = _IDENTIFIER.fullmatch(name) and name not in RESERVED
+            product = NAME.fullmatch(name) and name not in RESERVED
             raise self.error(
                 f"Unknown function {name!r}. Available: {', '.join(FUNCTIONS)}.",
                 func,

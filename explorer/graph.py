@@ -53,7 +53,7 @@ class Graph:
     edges: tuple[Edge, ...]
 
     def node(self, title: str) -> Node:
-        """Return the first node with this title (handy in tests and notes)."""
+        """Return the first node with this title, e.g. ``graph.node("MulBackward0")``."""
         return next(node for node in self.nodes if node.title == title)
 
 

@@ -12,64 +12,75 @@ __all__ = ["notes"]
 _KINKS = {"AbsBackward0": "abs", "ReluBackward0": "relu"}
 
 
-def notes(evaluation: Evaluation) -> tuple[str, ...]:
-    """Return the notes for one evaluation, most important first."""
-    found = [*_output_notes(evaluation), *_input_notes(evaluation), *_graph_notes(evaluation.graph)]
-    return tuple(found)
+class _Found:
+    """Collect notes in order, remembering which ones warn about inf or nan."""
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+        self.warnings: list[str] = []
+
+    def info(self, text: str) -> None:
+        self.texts.append(text)
+
+    def warn(self, text: str) -> None:
+        self.texts.append(text)
+        self.warnings.append(text)
 
 
-def _output_notes(evaluation: Evaluation) -> list[str]:
+def notes(evaluation: Evaluation) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Return every note, most important first, and the warnings among them (inf and nan)."""
+    found = _Found()
+    _output_notes(evaluation, found)
+    _input_notes(evaluation, found)
+    _graph_notes(evaluation.graph, found)
+    return tuple(found.texts), tuple(found.warnings)
+
+
+def _output_notes(evaluation: Evaluation, found: _Found) -> None:
     name, value = evaluation.output, evaluation.value
-    found = []
     if not evaluation.backward_ran:
-        found.append(
+        found.info(
             f"Nothing {name} depends on requires grad, so PyTorch recorded no graph: {name} has no "
             f"grad_fn, {name}.backward() would raise an error, and every .grad stays None. "
             "Turn on requires_grad for a float input to see gradients."
         )
     if math.isnan(value):
-        found.append(
+        found.warn(
             f"{name} is nan (not a number): some step has no defined value here, "
             "such as 0/0, the log of a negative number, or inf - inf."
         )
     elif math.isinf(value):
-        found.append(
+        found.warn(
             f"{name} is {value}: a step overflowed or divided by zero (for example log(0) is -inf)."
         )
-    return found
 
 
-def _input_notes(evaluation: Evaluation) -> list[str]:
-    found = []
+def _input_notes(evaluation: Evaluation, found: _Found) -> None:
     for item in evaluation.inputs:
         name = item.name
         if not item.used:
-            found.append(
+            found.info(
                 f"{name} is not used in the formula, so no gradient reaches it: "
                 f"{name}.grad is None."
             )
         elif item.is_int:
-            found.append(
+            found.info(
                 f"{name} is an integer tensor, {item.repr}: only floating point tensors can "
                 f"require gradients, so {name}.grad is None. Make it a float to differentiate "
                 "by it."
             )
         elif not item.requires_grad:
-            found.append(
+            found.info(
                 f"{name} was created without requires_grad=True, so PyTorch does not track it "
                 f"and {name}.grad is None."
             )
         elif item.grad is not None and math.isinf(item.grad):
-            found.append(
-                f"{name}.grad is {item.grad}: the slope is infinitely steep at this point."
-            )
+            found.warn(f"{name}.grad is {item.grad}: the slope is infinitely steep at this point.")
         elif item.grad is not None and math.isnan(item.grad):
-            found.append(f"{name}.grad is nan: the derivative is not defined at this point.")
-    return found
+            found.warn(f"{name}.grad is nan: the derivative is not defined at this point.")
 
 
-def _graph_notes(graph: Graph) -> list[str]:
-    found = []
+def _graph_notes(graph: Graph, found: _Found) -> None:
     sent: dict[str, list[float]] = {}
     for edge in graph.edges:
         if edge.grad is not None:
@@ -79,16 +90,15 @@ def _graph_notes(graph: Graph) -> list[str]:
             continue
         if _turns_nonfinite(node, sent.get(node.id, [])):
             where = f"{node.title} ({node.detail})" if node.detail else node.title
-            found.append(
+            found.warn(
                 f"The gradient stops being a finite number at {where}: "
                 "its local derivative is infinite or undefined at this input."
             )
         if node.title in _KINKS and node.value == 0:
-            found.append(
+            found.info(
                 f"{_KINKS[node.title]} has a kink at 0, where the slope jumps; "
                 "PyTorch uses 0 as its derivative there."
             )
-    return found
 
 
 def _turns_nonfinite(node: Node, sent: list[float]) -> bool:

@@ -18,8 +18,7 @@ from explorer.formula import Formula
 
 __all__ = ["POINTS", "Curve", "curve", "figure", "to_html"]
 
-POINTS = 241  # odd, so the middle of a symmetric range is a point
-MAX_INT_POINTS = 241
+POINTS = 241  # odd, so the middle of a symmetric range is a point; also the most whole numbers
 CURVE_COLOR, TANGENT_COLOR, SLOPE_COLOR, POINT_COLOR = "#0072B2", "#D55E00", "#009E73", "#000000"
 
 
@@ -52,7 +51,7 @@ def curve(
     discrete = isinstance(values[variable], int)
     if discrete:
         start, stop = math.ceil(low), math.floor(high)
-        step = max(1, (stop - start) // (MAX_INT_POINTS - 1))
+        step = max(1, (stop - start) // (POINTS - 1))
         xs: list[float] = list(range(start, stop + 1, step))
     else:
         xs = [low + (high - low) * i / (POINTS - 1) for i in range(POINTS)]

@@ -237,3 +237,48 @@ def test_user_text_is_never_rendered_as_markdown() -> None:
     healthy(at)
     for element in at.error:
         assert "](http" not in element.value
+
+
+def test_typing_a_new_variable_then_moving_a_slider_keeps_the_page_working() -> None:
+    """A variable that appears while typing gets one set of controls, and the page keeps working."""
+    at = start()
+    at.text_input(key="formula").input("y = x**2 + q").run()
+    at.slider(key="value_x").set_value(2.5).run()
+    at.slider(key="value_q").set_value(0.5).run()
+    healthy(at)
+    assert transcript(at).splitlines()[2] == "y: tensor(6.7500, grad_fn=<AddBackward0>)"
+
+
+def test_a_link_with_only_a_formula_works_and_keeps_working() -> None:
+    """?formula=... alone gives default inputs, and later reruns do not break."""
+    at = start(formula="y = x**2")
+    at.run()
+    at.slider(key="value_x").set_value(2.0).run()
+    healthy(at)
+    assert "x.grad : tensor(4.)" in transcript(at)
+
+
+def test_a_link_the_app_wrote_reopens_the_same_view_without_warnings() -> None:
+    """The URL written for example 2 (with an int input) restores it exactly, silently."""
+    at = start()
+    at.selectbox(key="preset").select(PRESETS[1].label).run()
+    link = dict(at.query_params)
+    assert link["dtype_x"] == "int"
+    again = start(**link)
+    healthy(again)
+    assert not again.warning
+    assert transcript(again) == (GOLDEN / "seed_example2.txt").read_text()
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("min", 1e12), ("max", -1e12), ("min", 4.95), ("step", 1e-6), ("max", 0.0)],
+)
+def test_range_inputs_never_break_the_slider(field: str, value: float) -> None:
+    """Any range the number inputs accept leaves a working slider holding the value."""
+    at = start()
+    at.number_input(key=f"{field}_x").set_value(value).run()
+    healthy(at)
+    slider = at.slider(key="value_x")
+    assert slider.min < slider.max
+    assert slider.min <= slider.value <= slider.max

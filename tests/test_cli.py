@@ -91,6 +91,8 @@ def test_cli_without_dot_says_how_to_install_graphviz(
         (["x**2", "x=1.0", "--dot", "--code"], "not allowed with"),
         (["x**2", "x=1.0", "--bogus"], "unrecognized arguments"),
         ([], "required"),
+        (["x**2", "x=1.0", "x=2.0"], "given twice"),
+        (["x**2", "x=1.0", "math=2.0"], "reserved"),
     ],
 )
 def test_cli_bad_input_exits_2_with_error_and_no_traceback(args: list[str], fragment: str) -> None:

@@ -225,6 +225,12 @@ def test_int_input_keeps_pytorchs_integer_behaviour() -> None:
         (lambda: explore("x + (-8)**(1/3)", {"x": 1.0}), ComputeError, "complex"),
         (lambda: explore("softplus(x)", {"x": 2}), ComputeError, "softplus"),
         (lambda: explore("y = x", {"x": 1.0, "y": 2.0}), ExplorerError, "also the name"),
+        (lambda: explore("x*pi", {"x": 1.0, "math": 2.0}), InputError, "reserved"),
+        (lambda: explore("x", {"x": 1.0, "torch": 2.0}), InputError, "reserved"),
+        (lambda: explore("x", {"x": 1.0, "if": 2.0}), InputError, "keyword"),
+        (lambda: explore("x", {"x": 1.0, "\ufb01": 2.0}), InputError, "letter"),
+        (lambda: explore("x", {"x": 1.0, "sin": 2.0}), InputError, "function"),
+        (lambda: explore("x", {"x": 10**400}), InputError, "too large"),
     ],
 )
 def test_bad_inputs_raise_explorer_errors(call, error: type[Exception], fragment: str) -> None:
@@ -245,6 +251,18 @@ def test_random_text_never_escapes_as_anything_but_explorer_error() -> None:
         text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 24)))
         with contextlib.suppress(ExplorerError):
             explore(text, {"x": 0.5, "y": 2, "w": -1.0})
+
+
+def test_number_subclasses_become_plain_numbers_in_the_script() -> None:
+    """A float subclass cannot print itself into the generated script."""
+
+    class Sneaky(float):
+        def __repr__(self) -> str:
+            return "__import__('os').getcwd()"
+
+    ex = explore("x", {"x": Sneaky(1.5)})
+    assert "torch.tensor(1.5, requires_grad=True)" in ex.code
+    assert "__import__" not in ex.code
 
 
 def test_exploration_is_plain_picklable_data() -> None:

@@ -25,6 +25,7 @@ from explorer.ui.panels import (
     plain,
     transcript_panel,
 )
+from explorer.values import MAX_MAGNITUDE
 
 __all__ = ["main"]
 
@@ -160,18 +161,22 @@ def _controls(names: list[str]) -> None:
                 args=(name,),
                 label_visibility="collapsed",
             )
-            with st.expander(f"Range of {name}"):
+            with st.expander(plain(f"Range of {name}")):
                 _range_inputs(name, is_int)
 
 
 def _range_inputs(name: str, is_int: bool) -> None:
     step = 1 if is_int else 0.1
+    limit = int(MAX_MAGNITUDE) if is_int else MAX_MAGNITUDE
+    bounds = {"min": -limit, "max": limit, "step": 1 if is_int else 1e-6}
     columns = st.columns(3)
     for column, field, label in zip(
         columns, ("min", "max", "step"), ("from", "to", "step"), strict=True
     ):
         column.number_input(
             label,
+            min_value=bounds["step"] if field == "step" else bounds["min"],
+            max_value=bounds["max"],
             key=f"{field}_{name}",
             step=step,
             format=None if is_int else "%g",
@@ -189,7 +194,9 @@ def _plot_panel(text: str, formula: Formula, ex, inputs: Inputs, *, projector: b
         st.session_state["plot_var"] = (with_grad or names)[0]
     choose_column, toggle_column = st.columns([2, 1], vertical_alignment="bottom")
     variable = choose_column.selectbox("Plot along", names, key="plot_var")
-    derivative = toggle_column.toggle(f"Show d{formula.output}/d{variable}", key="derivative")
+    derivative = toggle_column.toggle(
+        plain(f"Show d{formula.output}/d{variable}"), key="derivative"
+    )
     settings = st.session_state["_settings"][variable]
     grad = ex.grads[variable]
     try:

@@ -44,8 +44,7 @@ def transcript_panel(ex: Exploration) -> None:
 def notes_panel(ex: Exploration) -> None:
     """Show the plain-language notes; inf and nan as warnings."""
     for note in ex.notes:
-        alarming = " inf" in note or " nan" in note or "-inf" in note
-        box = st.warning if alarming else st.info
+        box = st.warning if note in ex.warnings else st.info
         box(plain(note), icon=":material/lightbulb:")
 
 

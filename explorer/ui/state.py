@@ -16,9 +16,9 @@ from typing import Any
 import streamlit as st
 
 from explorer.errors import ExplorerError
-from explorer.formula import MAX_CHARS
+from explorer.formula import MAX_CHARS, name_problem
 from explorer.presets import PRESETS, by_label
-from explorer.values import MAX_MAGNITUDE, parse_number
+from explorer.values import MAX_MAGNITUDE, NAME, parse_number
 
 __all__ = [
     "FIELDS",
@@ -35,8 +35,7 @@ __all__ = [
 ]
 
 FIELDS = ("value", "grad", "dtype", "min", "max", "step")
-_URL_KEY = re.compile(r"(value|grad|dtype)_([A-Za-z][A-Za-z0-9_]{0,39})", re.ASCII)
-_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,39}", re.ASCII)
+_URL_KEY = re.compile(rf"(value|grad|dtype)_({NAME.pattern})", re.ASCII)
 _BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
 DEFAULT_PRESET = PRESETS[0]
 
@@ -73,7 +72,9 @@ def variable_settings(name: str) -> dict[str, Any]:
     if settings is None:
         settings = _defaults(1.0)
         _store()[name] = settings
-        st.session_state.setdefault("_order", []).append(name)
+    order = st.session_state.setdefault("_order", [])
+    if name not in order:
+        order.append(name)
     for field in FIELDS:
         st.session_state.setdefault(f"{field}_{name}", settings[field])
     return settings
@@ -90,7 +91,7 @@ def current_inputs(names: Iterable[str]) -> tuple[tuple[str, str, int | float, b
 
 def input_order(variables: Iterable[str]) -> list[str]:
     """Return the formula's variables in input order: the order they were first given."""
-    variables = list(variables)
+    variables = list(dict.fromkeys(variables))
     order = st.session_state.setdefault("_order", [])
     order += [name for name in variables if name not in order]
     return [name for name in order if name in variables]
@@ -128,11 +129,18 @@ def on_range(name: str) -> None:
     remember(name)
     settings = _store()[name]
     cast = int if settings["dtype"] == "int" else float
+    low, high = (cast(_clamp(settings[end])) for end in ("min", "max"))
     step = cast(settings["step"]) if settings["step"] > 0 else cast(1 if cast is int else 0.1)
-    low = cast(settings["min"])
-    high = cast(settings["max"]) if settings["max"] > low else low + step
+    step = min(step, cast(MAX_MAGNITUDE))
+    if high <= low:
+        # An empty range would break the slider: keep the width of one step, inside the limits.
+        high, low = (low + step, low) if low + step <= MAX_MAGNITUDE else (high, high - step)
     value = min(max(settings["value"], low), high)
     _write(name, {**settings, "min": low, "max": high, "step": step, "value": cast(value)})
+
+
+def _clamp(value: float) -> float:
+    return max(-MAX_MAGNITUDE, min(MAX_MAGNITUDE, value))
 
 
 def apply_preset() -> None:
@@ -181,7 +189,8 @@ def _seed_from_url(params: Mapping[str, str | None]) -> list[str]:
     """Set the state from URL parameters; return a message for each one that is not valid."""
     errors: list[str] = []
     formula = params.get("formula") or ""
-    st.session_state["formula"] = formula[: MAX_CHARS + 1]  # parse() reports the length
+    # Longer text is refused by parse() anyway; cutting it keeps the session state small.
+    st.session_state["formula"] = formula[: MAX_CHARS + 1]
     found: dict[str, dict[str, str]] = {}
     for key, raw in params.items():
         if match := _URL_KEY.fullmatch(key):
@@ -193,13 +202,13 @@ def _seed_from_url(params: Mapping[str, str | None]) -> list[str]:
         _write(name, settings)
     plot_var = params.get("plot_var")
     if plot_var is not None:
-        if _NAME.fullmatch(plot_var):
+        if name_problem(plot_var) is None:
             st.session_state["plot_var"] = plot_var
         else:
             errors.append("plot_var in the link is not a variable name; it was ignored.")
     projector = params.get("projector")
     if projector is not None:
-        st.session_state["projector"] = _BOOLEANS.get(projector, False)
+        st.session_state["projector"] = _BOOLEANS.get(projector.lower(), False)
     return errors
 
 
@@ -213,10 +222,10 @@ def _settings_from_url(name: str, fields: Mapping[str, str]) -> tuple[dict[str, 
         except ExplorerError as error:
             errors.append(f"{error.message} It was set to 1.0.")
     dtype = fields.get("dtype")
-    if dtype == "int" and isinstance(value, float):
-        if value.is_integer():
+    if dtype == "int":
+        if isinstance(value, float) and value.is_integer():
             value = int(value)
-        else:
+        elif isinstance(value, float):
             errors.append(f"value_{name} is not a whole number, so {name} stays a float.")
     elif dtype == "float":
         value = float(value)
@@ -230,9 +239,7 @@ def _settings_from_url(name: str, fields: Mapping[str, str]) -> tuple[dict[str, 
         elif grad and isinstance(value, int):
             errors.append(f"{name} is an integer, which cannot require grad; grad_{name} is off.")
             grad = False
-    settings = _defaults(value, grad)
-    settings["value"] = max(-MAX_MAGNITUDE, min(MAX_MAGNITUDE, value))
-    return settings, errors
+    return _defaults(value, grad), errors
 
 
 def sync_url(formula: str, names: Iterable[str], extras: Mapping[str, str]) -> None:
