@@ -208,16 +208,17 @@ class _Forward:
         """Remember what created ``result.grad_fn`` (``+x`` returns x itself: nothing new)."""
         if result.grad_fn in self.records:
             return
-        operands = [
+        # Only operands that need no gradient are kept: they are the ones PyTorch records as None.
+        constants = [
             Operand(
                 part,
                 value.item() if isinstance(value, torch.Tensor) else value,
-                isinstance(value, torch.Tensor) and value.requires_grad,
                 child.name if isinstance(child, Var) else None,
             )
             for child, (value, part) in zip(children, results, strict=True)
+            if not (isinstance(value, torch.Tensor) and value.requires_grad)
         ]
-        self.records[result.grad_fn] = Record(text, result.item(), operands)
+        self.records[result.grad_fn] = Record(text, result.item(), constants)
 
 
 def _fold(op: str, left: Number, right: Number) -> Number:

@@ -59,11 +59,10 @@ class Graph:
 
 @dataclass(frozen=True, slots=True)
 class Operand:
-    """One operand of a recorded operation: its text, forward value and, if an input, its name."""
+    """An operand that needs no gradient: its text, its forward value and, if an input, its name."""
 
     text: str
     value: Number
-    needs_grad: bool
     input_name: str | None = None
 
 
@@ -73,7 +72,7 @@ class Record:
 
     detail: str
     value: Number
-    operands: Sequence[Operand]
+    constants: Sequence[Operand]  # the operands that need no gradient, in operand order
 
 
 def walk(root: Any) -> list[Any]:
@@ -211,7 +210,7 @@ def _constants_for(fn: Any, record: Record | None) -> list[Operand]:
     """
     if record is None:
         return []
-    constants = [operand for operand in record.operands if not operand.needs_grad]
+    constants = list(record.constants)
     nones = sum(nxt is None for nxt, _ in fn.next_functions)
     return constants if len(constants) == nones else []
 

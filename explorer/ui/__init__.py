@@ -29,8 +29,10 @@ from explorer.values import MAX_MAGNITUDE
 
 __all__ = ["main"]
 
+# Streamlit sizes its text in rem, so the root font size scales the whole page for a projector.
 _CSS = """
 <style>
+html { font-size: %(root)s; }
 [data-testid="stCode"] code { font-size: %(code)s !important; line-height: 1.45 !important; }
 </style>
 """
@@ -40,7 +42,8 @@ def main() -> None:
     """Draw the whole page for one run."""
     state.init_state()
     projector = bool(st.session_state.get("projector", False))
-    st.html(_CSS % {"code": "1.45rem" if projector else "0.98rem"})
+    sizes = {"root": "20px", "code": "1.3rem"} if projector else {"root": "16px", "code": "0.98rem"}
+    st.html(_CSS % sizes)
     top = st.container()
     for message in st.session_state.get("_url_errors", []):
         st.warning(plain(f"In the link: {message}"), icon=":material/link_off:")
