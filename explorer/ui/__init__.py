@@ -10,6 +10,7 @@ import math
 
 import streamlit as st
 
+from explorer.core import Exploration
 from explorer.dot import rankdir
 from explorer.errors import ExplorerError
 from explorer.formula import MAX_CHARS, Formula, parse
@@ -77,6 +78,17 @@ def main() -> None:
         _header()
     with left:
         _controls(names)
+    _graph_plot_and_code(text, formula, ex, inputs, projector=projector)
+    extras = {"plot_var": st.session_state["plot_var"]}
+    if projector:
+        extras["projector"] = "true"
+    state.sync_url(text, names, extras)
+
+
+def _graph_plot_and_code(
+    text: str, formula: Formula, ex: Exploration, inputs: Inputs, *, projector: bool
+) -> None:
+    """Lay out the graph, the plot and the code around the graph's shape."""
     if rankdir(ex.graph) == "TB":
         # A tall graph leaves room beside it: the plot goes there, the code below.
         graph_column, plot_column = st.columns(2, gap="large")
@@ -85,17 +97,13 @@ def main() -> None:
         with plot_column:
             _plot_panel(text, formula, ex, inputs, projector=projector)
         code_panel(ex)
-    else:
-        graph_panel(ex, projector=projector)
-        plot_column, code_column = st.columns([1.35, 1], gap="large")
-        with plot_column:
-            _plot_panel(text, formula, ex, inputs, projector=projector)
-        with code_column:
-            code_panel(ex)
-    extras = {"plot_var": st.session_state["plot_var"]}
-    if projector:
-        extras["projector"] = "true"
-    state.sync_url(text, names, extras)
+        return
+    graph_panel(ex, projector=projector)
+    plot_column, code_column = st.columns([1.35, 1], gap="large")
+    with plot_column:
+        _plot_panel(text, formula, ex, inputs, projector=projector)
+    with code_column:
+        code_panel(ex)
 
 
 def _header() -> None:
@@ -188,7 +196,9 @@ def _range_inputs(name: str, is_int: bool) -> None:
         )
 
 
-def _plot_panel(text: str, formula: Formula, ex, inputs: Inputs, *, projector: bool) -> None:
+def _plot_panel(
+    text: str, formula: Formula, ex: Exploration, inputs: Inputs, *, projector: bool
+) -> None:
     """Plot the output along one variable, with the tangent whose slope is that variable's grad."""
     st.subheader("Plot", anchor=False)
     names = [name for name, *_ in inputs]
@@ -230,7 +240,7 @@ def _plot_panel(text: str, formula: Formula, ex, inputs: Inputs, *, projector: b
     )
 
 
-def _slope_caption(ex, variable: str, grad: float | None) -> str:
+def _slope_caption(ex: Exploration, variable: str, grad: float | None) -> str:
     """Say what the tangent shows, or why there is none."""
     if grad is not None and math.isfinite(grad):
         return f"The tangent's slope is {variable}.grad = {grad:.6g}, computed by backward()."
