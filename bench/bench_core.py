@@ -47,25 +47,19 @@ def _seed3() -> str:
     return _finish(z, {"x": x, "y": y})
 
 
-def _chain() -> str:
+def _chain(*, draw: bool = True) -> str:
+    """The 100-operation job; without ``draw``, the part both sides must do anyway."""
     x = torch.tensor(0.5, requires_grad=True)
     w = torch.tensor(1.5, requires_grad=True)
     y = torch.sin(w * x + 0)
     for i in range(1, CHAIN_TERMS):
         y = y + torch.sin(w * x + i)
     y = y + x
-    return _finish(y, {"x": x, "w": w})
+    return _finish(y, {"x": x, "w": w}, draw=draw)
 
 
 def _chain_floor() -> str:
-    """The part of the chain job both sides must do: forward, backward and the reprs."""
-    x = torch.tensor(0.5, requires_grad=True)
-    w = torch.tensor(1.5, requires_grad=True)
-    y = torch.sin(w * x + 0)
-    for i in range(1, CHAIN_TERMS):
-        y = y + torch.sin(w * x + i)
-    y = y + x
-    return _finish(y, {"x": x, "w": w}, draw=False)
+    return _chain(draw=False)
 
 
 def _finish(out: torch.Tensor, leaves: dict[str, torch.Tensor], *, draw: bool = True) -> str:
