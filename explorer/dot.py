@@ -15,7 +15,16 @@ import subprocess
 from explorer.errors import RenderError
 from explorer.graph import Graph, Node
 
-__all__ = ["FORMATS", "LEGEND", "STYLES", "format_number", "rankdir", "render", "to_dot"]
+__all__ = [
+    "FORMATS",
+    "GRADIENT_CAPTION",
+    "LEGEND",
+    "STYLES",
+    "format_number",
+    "rankdir",
+    "render",
+    "to_dot",
+]
 
 FORMATS = ("svg", "png")
 MAX_DETAIL = 24  # characters of an operation's text shown in its box; long formulas stay legible
@@ -37,6 +46,7 @@ LEGEND = (
     ("accumulate", "AccumulateGrad: writes .grad"),
     ("output", "output"),
 )
+GRADIENT_CAPTION = "numbers on arrows: gradient flowing back"
 _FONT = "Helvetica,Arial,sans-serif"
 
 
@@ -46,7 +56,7 @@ def format_number(value: float | None) -> str:
         return "None"
     if isinstance(value, int):
         return str(value)
-    if math.isnan(value) or math.isinf(value):
+    if not math.isfinite(value):
         return str(value)
     text = f"{value:.4g}"
     # A float always shows a point, so 3.0 (float tensor) never looks like 3 (integer tensor).
@@ -73,9 +83,7 @@ def _label(node: Node) -> str:
             rows.append(f"= {value}")
         if node.detail:
             rows.append(node.detail)
-    if node.kind in ("backward", "accumulate", "input", "output") and (
-        node.grad is not None or node.kind == "input"
-    ):
+    if node.kind != "constant" and (node.grad is not None or node.kind == "input"):
         grad = format_number(node.grad)
         rows.append(f'<FONT COLOR="{GRAD_COLOR}">grad {grad}</FONT>')
     body = "<BR/>".join(row if row.startswith("<") else html.escape(row) for row in rows if row)
@@ -95,8 +103,8 @@ def _legend() -> list[str]:
         for kind, text in LEGEND
     )
     arrows = (
-        f'<TR><TD COLSPAN="2" ALIGN="LEFT"><FONT COLOR="{GRAD_COLOR}">red numbers: gradient '
-        "flowing back</FONT></TD></TR>"
+        f'<TR><TD COLSPAN="2" ALIGN="LEFT"><FONT COLOR="{GRAD_COLOR}">{GRADIENT_CAPTION}'
+        "</FONT></TD></TR>"
     )
     table = (
         f'<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="2" CELLPADDING="2">{rows}{arrows}</TABLE>'
@@ -148,16 +156,19 @@ def rankdir(graph: Graph) -> str:
     return "LR" if across >= down else "TB"
 
 
-def to_dot(graph: Graph, *, legend: bool = True, font_size: int = 12) -> str:
+def to_dot(
+    graph: Graph, *, legend: bool = True, font_size: int = 12, direction: str | None = None
+) -> str:
     """Return DOT text for ``graph``, read from the inputs to the output (across, or downwards).
 
     The app leaves the legend out (it draws one beside the chart) and raises the font size on a
-    projector; exports keep the legend, so a saved picture explains itself.
+    projector; exports keep the legend, so a saved picture explains itself. ``direction`` is
+    ``rankdir(graph)`` when not given.
     """
     lines = [
         "digraph autograd {",
-        f'  graph [rankdir={rankdir(graph)}, fontname="{_FONT}", bgcolor="white", nodesep=0.25, '
-        "ranksep=0.4];",
+        f"  graph [rankdir={direction or rankdir(graph)}, "
+        f'fontname="{_FONT}", bgcolor="white", nodesep=0.25, ranksep=0.4];',
         f'  node [shape=box, fontname="{_FONT}", fontsize={font_size}, margin="0.1,0.05", '
         "penwidth=1.4];",
         f'  edge [fontname="{_FONT}", fontsize={font_size - 1}, fontcolor="{GRAD_COLOR}", '

@@ -24,7 +24,6 @@ from explorer.formula import (
     CONSTANTS,
     FUNCTIONS,
     MAX_VARIABLES,
-    Binary,
     Call,
     Const,
     Expr,
@@ -32,10 +31,11 @@ from explorer.formula import (
     Num,
     Unary,
     Var,
+    children,
     name_problem,
     spell,
 )
-from explorer.graph import Graph, Operand, Record, build_graph, walk
+from explorer.graph import Graph, Hooked, Operand, Record, build_graph, scalar, walk
 from explorer.values import check_value
 
 __all__ = ["Evaluation", "Input", "evaluate", "evaluate_many"]
@@ -156,19 +156,13 @@ class _Forward:
             return _CONSTANTS[expr.name], expr.name
         if isinstance(expr, Var):
             return self.tensors[expr.name], expr.name
-        children = (
-            (expr.left, expr.right)
-            if isinstance(expr, Binary)
-            else (expr.operand,)
-            if isinstance(expr, Unary)
-            else (expr.arg,)
-        )
-        results = [self.run(child) for child in children]
+        operands_of = children(expr)
+        results = [self.run(child) for child in operands_of]
         text = spell(expr, tuple(part for _, part in results))
         operands = [value for value, _ in results]
         result = self.apply(expr, operands, text)
         if self.recording and isinstance(result, torch.Tensor) and result.grad_fn is not None:
-            self.record(result, text, children, results)
+            self.record(result, text, operands_of, results)
         return result, text
 
     def apply(self, expr: Expr, operands: list[Value], text: str) -> Value:
@@ -260,15 +254,12 @@ def evaluate(
     output = torch.as_tensor(result)
 
     functions = walk(output.grad_fn)
-    hooked: dict[Any, tuple[Sequence[Any], Sequence[Any]]] = {}
+    hooked: Hooked = {}
     for fn in functions:
         fn.register_hook(partial(_save_grads, hooked, fn))
     backward_ran = output.requires_grad
     if backward_ran:
-        try:
-            output.backward()
-        except RuntimeError as error:
-            raise ComputeError(f"PyTorch's backward() failed: {error}") from None
+        _backward(output)
 
     used = set(formula.variables)
     inputs = tuple(
@@ -278,7 +269,7 @@ def evaluate(
             tensor.requires_grad,
             name in used,
             repr(tensor),
-            None if tensor.grad is None else float(tensor.grad.item()),
+            scalar(tensor.grad),
             repr(tensor.grad),
         )
         for name, tensor in tensors.items()
@@ -295,8 +286,16 @@ def evaluate(
     return Evaluation(formula, inputs, output.item(), repr(output), backward_ran, graph)
 
 
+def _backward(output: torch.Tensor) -> None:
+    """Run backward(), reporting PyTorch's refusal as a ComputeError."""
+    try:
+        output.backward()
+    except RuntimeError as error:
+        raise ComputeError(f"PyTorch's backward() failed: {error}") from None
+
+
 def _save_grads(
-    hooked: dict[Any, tuple[Sequence[Any], Sequence[Any]]],
+    hooked: Hooked,
     fn: Any,
     grad_inputs: Sequence[Any],
     grad_outputs: Sequence[Any],
@@ -328,9 +327,6 @@ def evaluate_many(
     output = torch.as_tensor(result).expand(along.shape)
     slopes = None
     if output.requires_grad:
-        try:
-            output.sum().backward()
-        except RuntimeError as error:
-            raise ComputeError(f"PyTorch's backward() failed: {error}") from None
+        _backward(output.sum())
         slopes = tensors[variable].grad.tolist() if tensors[variable].grad is not None else None
     return output.detach().double().tolist(), slopes

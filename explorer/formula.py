@@ -36,6 +36,7 @@ __all__ = [
     "Num",
     "Unary",
     "Var",
+    "children",
     "is_number",
     "name_problem",
     "parse",
@@ -282,11 +283,7 @@ _REJECTED_OPS: dict[type[ast.AST], tuple[str, str | None]] = {
 }
 # How each binary operator is written, so an error's caret can point at it.
 _SYMBOLS: dict[type[ast.operator], str] = {
-    ast.Add: "+",
-    ast.Sub: "-",
-    ast.Mult: "*",
-    ast.Div: "/",
-    ast.Pow: "**",
+    **_BINARY_OPS,
     ast.BitXor: "^",
     ast.Mod: "%",
     ast.FloorDiv: "//",
@@ -441,12 +438,8 @@ _HANDLERS: dict[type[ast.AST], Callable[[_Converter, ast.expr], Expr]] = {
 # The statement around the expression: [NAME =] expression
 
 
-def _split_statement(
-    text: str, tree: ast.Module, converter: _Converter
-) -> tuple[str | None, ast.expr]:
-    """Return the output name (None if not given) and the expression node."""
-    if not tree.body:
-        raise FormulaError("The formula is empty.", hint="Type a formula like y = x**2 + 1.")
+def _split_statement(tree: ast.Module, converter: _Converter) -> tuple[ast.Name | None, ast.expr]:
+    """Return the output's name node (None if not given) and the expression node."""
     if len(tree.body) > 1:
         raise converter.error("Write one formula at a time (no ';').", tree.body[1])
     statement = tree.body[0]
@@ -458,7 +451,7 @@ def _split_statement(
         target = statement.targets[0]
         if not isinstance(target, ast.Name):
             raise converter.error("The output must be a plain name, like y.", target)
-        return target.id, statement.value
+        return target, statement.value
     raise converter.error("A formula looks like y = w*x + b.", statement, hint=_ALLOWED_SUMMARY)
 
 
@@ -467,18 +460,24 @@ def _count_operations(tree: ast.AST) -> int:
     return sum(isinstance(node, ast.BinOp | ast.UnaryOp | ast.Call) for node in ast.walk(tree))
 
 
+def children(expr: Expr) -> tuple[Expr, ...]:
+    """Return the operands of a node, left to right (none for numbers, constants, variables)."""
+    if isinstance(expr, Binary):
+        return (expr.left, expr.right)
+    if isinstance(expr, Unary):
+        return (expr.operand,)
+    if isinstance(expr, Call):
+        return (expr.arg,)
+    return ()
+
+
 def walk(expr: Expr) -> Iterator[Expr]:
     """Yield every node of an expression in reading order (pre-order, left to right)."""
     stack = [expr]
     while stack:
         node = stack.pop()
         yield node
-        if isinstance(node, Binary):
-            stack += (node.right, node.left)
-        elif isinstance(node, Unary):
-            stack.append(node.operand)
-        elif isinstance(node, Call):
-            stack.append(node.arg)
+        stack.extend(reversed(children(node)))
 
 
 def parse(text: str, taken: Iterable[str] = ()) -> Formula:
@@ -509,7 +508,7 @@ def parse(text: str, taken: Iterable[str] = ()) -> Formula:
             hint="Split it into smaller formulas.",
         )
     converter = _Converter(text)
-    output, node = _split_statement(text, tree, converter)
+    output, node = _split_statement(tree, converter)
     expr = converter.convert(node)
     variables = tuple(dict.fromkeys(n.name for n in walk(expr) if isinstance(n, Var)))
     if not variables:
@@ -527,22 +526,20 @@ def parse(text: str, taken: Iterable[str] = ()) -> Formula:
     return Formula(text, name, expr, variables, operations)
 
 
-def _output_name(output: str | None, inputs: tuple[str, ...], converter: _Converter) -> str:
+def _output_name(output: ast.Name | None, inputs: tuple[str, ...], converter: _Converter) -> str:
     """Return the output's name: the one given, else the first default that is not an input."""
     if output is None:
         candidates = itertools.chain(OUTPUT_DEFAULTS, (f"out{n}" for n in itertools.count(1)))
         return next(name for name in candidates if name not in inputs)
-    column = converter.text.find(output) + 1
-    if output in FUNCTIONS or output in CONSTANTS:
-        raise converter.error(f"{output!r} is a function or constant; name the output y.", column)
-    converter.check_name(output, column, "The output")
-    if output in inputs:
+    name, column = output.id, output.col_offset + 1
+    converter.check_name(name, column, "The output")
+    if name in inputs:
         raise converter.error(
-            f"The output {output!r} is also the name of an input.",
+            f"The output {name!r} is also the name of an input.",
             column,
             hint="Give the output another name, e.g. z = ...",
         )
-    return output
+    return name
 
 
 # ---------------------------------------------------------------------------------------------
@@ -570,14 +567,7 @@ def unparse(expr: Expr, *, torch: bool = False) -> str:
     The script wraps a function's plain-number argument in ``torch.tensor`` because torch functions
     take tensors only; the evaluator does exactly the same, so both compute the same thing.
     """
-    if isinstance(expr, Binary):
-        parts = (unparse(expr.left, torch=torch), unparse(expr.right, torch=torch))
-    elif isinstance(expr, Unary):
-        parts = (unparse(expr.operand, torch=torch),)
-    elif isinstance(expr, Call):
-        parts = (unparse(expr.arg, torch=torch),)
-    else:
-        parts = ()
+    parts = tuple(unparse(child, torch=torch) for child in children(expr))
     return spell(expr, parts, torch=torch)
 
 

@@ -16,7 +16,18 @@ from typing import Any, Literal
 
 import torch
 
-__all__ = ["Edge", "Graph", "Node", "NodeKind", "Operand", "Record", "build_graph", "walk"]
+__all__ = [
+    "Edge",
+    "Graph",
+    "Hooked",
+    "Node",
+    "NodeKind",
+    "Operand",
+    "Record",
+    "build_graph",
+    "scalar",
+    "walk",
+]
 
 NodeKind = Literal["output", "backward", "accumulate", "input", "constant"]
 Number = int | float
@@ -93,6 +104,7 @@ def walk(root: Any) -> list[Any]:
     return order
 
 
+# backward function -> (grad_inputs, grad_outputs) that its hook saw during backward()
 Hooked = dict[Any, tuple[Sequence[Any], Sequence[Any]]]
 
 
@@ -130,7 +142,7 @@ class _Builder:
             name,
             detail=f"requires_grad={flag}",
             value=tensor.item(),
-            grad=_scalar(tensor.grad),
+            grad=scalar(tensor.grad),
             tracked=flag,
         )
 
@@ -149,7 +161,7 @@ class _Builder:
         constants = _constants_for(fn, record)
         for slot, (nxt, _) in enumerate(fn.next_functions):
             if nxt is not None:
-                self.link(nxt, fn, grad=_scalar(sent[slot]) if slot < len(sent) else None)
+                self.link(nxt, fn, grad=scalar(sent[slot]) if slot < len(sent) else None)
                 continue
             operand = constants.pop(0) if constants else None
             if operand is None:
@@ -220,8 +232,9 @@ def _input_name(tensor: torch.Tensor, inputs: dict[str, torch.Tensor]) -> str | 
 
 
 def _first(grads: Sequence[Any]) -> float | None:
-    return _scalar(grads[0]) if grads else None
+    return scalar(grads[0]) if grads else None
 
 
-def _scalar(grad: Any) -> float | None:
+def scalar(grad: Any) -> float | None:
+    """Return a 0-d tensor as a float, or None for None."""
     return None if grad is None else float(grad.item())

@@ -18,7 +18,7 @@ from explorer.formula import Formula
 
 __all__ = ["POINTS", "Curve", "curve", "figure", "to_html"]
 
-POINTS = 241  # odd, so the middle of a symmetric range is a point; also the most whole numbers
+POINTS = 241  # odd, so a symmetric range has its middle as a point; also caps integer points
 CURVE_COLOR, TANGENT_COLOR, SLOPE_COLOR, POINT_COLOR = "#0072B2", "#D55E00", "#009E73", "#000000"
 
 

@@ -1,7 +1,8 @@
 """The Streamlit page: formula, presets and sliders in; transcript, graph, plot and code out.
 
-This package is the only place that imports streamlit besides app.py. Every computation goes
-through explore() (cached in cache.py); state and the URL live in state.py; panels.py draws.
+This package is the only place that imports streamlit besides app.py. The pipeline runs through
+the bounded caches in cache.py (explore(), the plot's curve, the chart's DOT); state and the URL
+live in state.py; panels.py draws.
 """
 
 from __future__ import annotations
@@ -11,13 +12,12 @@ import math
 import streamlit as st
 
 from explorer.core import Exploration
-from explorer.dot import rankdir
 from explorer.errors import ExplorerError
-from explorer.formula import MAX_CHARS, Formula, parse
+from explorer.formula import MAX_CHARS
 from explorer.plot import figure, to_html
 from explorer.presets import PRESETS, by_label
 from explorer.ui import state
-from explorer.ui.cache import Inputs, cached_curve, cached_explore
+from explorer.ui.cache import Inputs, cached_chart, cached_curve, cached_explore, cached_parse
 from explorer.ui.panels import (
     code_panel,
     error_panel,
@@ -50,7 +50,7 @@ def main() -> None:
         st.warning(plain(f"In the link: {message}"), icon=":material/link_off:")
     text = st.session_state.get("formula", "")
     try:
-        formula = parse(text)
+        formula = cached_parse(text)
     except ExplorerError as error:
         with top:
             _header()
@@ -61,47 +61,44 @@ def main() -> None:
     left, right = st.columns([1, 1.35], gap="large")
     # The transcript is computed and sent before the sliders are drawn: the browser shows it as
     # soon as it arrives, which is what a person watching a slider move is waiting for.
-    try:
-        ex = cached_explore(text, inputs)
-    except ExplorerError as error:
-        with right:
-            error_panel(error)
-        with top:
-            _header()
-        with left:
-            _controls(names)
-        return
+    ex: Exploration | None = None
     with right:
-        transcript_panel(ex)
-        notes_panel(ex)
+        try:
+            ex = cached_explore(text, inputs)
+        except ExplorerError as error:
+            error_panel(error)
+        else:
+            transcript_panel(ex)
+            notes_panel(ex)
     with top:
         _header()
     with left:
         _controls(names)
-    _graph_plot_and_code(text, formula, ex, inputs, projector=projector)
+    if ex is None:
+        return
+    _graph_plot_and_code(ex, inputs, projector=projector)
     extras = {"plot_var": st.session_state["plot_var"]}
     if projector:
         extras["projector"] = "true"
     state.sync_url(text, names, extras)
 
 
-def _graph_plot_and_code(
-    text: str, formula: Formula, ex: Exploration, inputs: Inputs, *, projector: bool
-) -> None:
+def _graph_plot_and_code(ex: Exploration, inputs: Inputs, *, projector: bool) -> None:
     """Lay out the graph, the plot and the code around the graph's shape."""
-    if rankdir(ex.graph) == "TB":
+    dot, direction = cached_chart(ex.formula.text, inputs, projector=projector)
+    if direction == "TB":
         # A tall graph leaves room beside it: the plot goes there, the code below.
         graph_column, plot_column = st.columns(2, gap="large")
         with graph_column:
-            graph_panel(ex, projector=projector)
+            graph_panel(ex, dot)
         with plot_column:
-            _plot_panel(text, formula, ex, inputs, projector=projector)
+            _plot_panel(ex, inputs, projector=projector)
         code_panel(ex)
         return
-    graph_panel(ex, projector=projector)
+    graph_panel(ex, dot)
     plot_column, code_column = st.columns([1.35, 1], gap="large")
     with plot_column:
-        _plot_panel(text, formula, ex, inputs, projector=projector)
+        _plot_panel(ex, inputs, projector=projector)
     with code_column:
         code_panel(ex)
 
@@ -177,7 +174,7 @@ def _controls(names: list[str]) -> None:
 
 
 def _range_inputs(name: str, is_int: bool) -> None:
-    step = 1 if is_int else 0.1
+    step = state.default_step(is_int=is_int)
     limit = int(MAX_MAGNITUDE) if is_int else MAX_MAGNITUDE
     bounds = {"min": -limit, "max": limit, "step": 1 if is_int else 1e-6}
     columns = st.columns(3)
@@ -196,9 +193,7 @@ def _range_inputs(name: str, is_int: bool) -> None:
         )
 
 
-def _plot_panel(
-    text: str, formula: Formula, ex: Exploration, inputs: Inputs, *, projector: bool
-) -> None:
+def _plot_panel(ex: Exploration, inputs: Inputs, *, projector: bool) -> None:
     """Plot the output along one variable, with the tangent whose slope is that variable's grad."""
     st.subheader("Plot", anchor=False)
     names = [name for name, *_ in inputs]
@@ -207,14 +202,17 @@ def _plot_panel(
         st.session_state["plot_var"] = (with_grad or names)[0]
     choose_column, toggle_column = st.columns([2, 1], vertical_alignment="bottom")
     variable = choose_column.selectbox("Plot along", names, key="plot_var")
-    derivative = toggle_column.toggle(
-        plain(f"Show d{formula.output}/d{variable}"), key="derivative"
-    )
-    settings = st.session_state["_settings"][variable]
+    derivative = toggle_column.toggle(plain(f"Show d{ex.output}/d{variable}"), key="derivative")
+    settings = state.variable_settings(variable)
     grad = ex.grads[variable]
     try:
         curve = cached_curve(
-            text, inputs, variable, settings["min"], settings["max"], differentiate=grad is not None
+            ex.formula.text,
+            inputs,
+            variable,
+            settings["min"],
+            settings["max"],
+            differentiate=grad is not None,
         )
     except ExplorerError as error:
         error_panel(error, where="The plot cannot be drawn: ")

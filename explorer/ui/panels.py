@@ -5,6 +5,7 @@ User text never reaches Markdown: it is shown with ``st.code`` or escaped by ``p
 
 from __future__ import annotations
 
+import functools
 import re
 import shutil
 from collections.abc import Callable
@@ -12,13 +13,12 @@ from collections.abc import Callable
 import streamlit as st
 
 from explorer.core import Exploration
-from explorer.dot import GRAD_COLOR, LEGEND, STYLES, render, to_dot
+from explorer.dot import GRAD_COLOR, GRADIENT_CAPTION, LEGEND, STYLES, render
 from explorer.errors import ExplorerError
 
 __all__ = ["code_panel", "error_panel", "graph_panel", "notes_panel", "plain", "transcript_panel"]
 
 _MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>$~:&=^])")
-GRAPH_FONT = {False: 13, True: 18}
 
 
 def plain(text: str) -> str:
@@ -53,13 +53,13 @@ def _export(dot: str, fmt: str) -> Callable[[], bytes]:
     return lambda: render(dot, fmt)
 
 
-def graph_panel(ex: Exploration, *, projector: bool) -> None:
-    """Show the computation graph, laid out in the browser, with DOT/SVG/PNG downloads."""
+def graph_panel(ex: Exploration, chart: str) -> None:
+    """Show the chart's DOT, laid out in the browser, with the legend and DOT/SVG/PNG downloads."""
     st.subheader("Computation graph", anchor=False)
     # Natural size, shrunk only when wider than the page: text stays as large as it can be.
-    st.graphviz_chart(to_dot(ex.graph, legend=False, font_size=GRAPH_FONT[projector]))
-    st.html(_legend_html())
-    has_dot = shutil.which("dot") is not None
+    st.graphviz_chart(chart)
+    st.html(_LEGEND_HTML)
+    has_dot = _has_dot()
     row = st.container(horizontal=True, key="graph_downloads")
     row.download_button(
         "DOT",
@@ -114,6 +114,14 @@ def _legend_html() -> str:
         items.append(
             f'<span style="{item}"><span style="{swatch};margin-right:0.4em"></span>{text}</span>'
         )
-    arrows = "numbers on arrows: gradient flowing back"
-    items.append(f'<span style="{item};color:{GRAD_COLOR}">{arrows}</span>')
+    items.append(f'<span style="{item};color:{GRAD_COLOR}">{GRADIENT_CAPTION}</span>')
     return f'<div style="font-size:0.85rem;line-height:1.9">{"".join(items)}</div>'
+
+
+_LEGEND_HTML = _legend_html()
+
+
+@functools.cache
+def _has_dot() -> bool:
+    """Tell whether Graphviz's dot program is installed (looked up once per server)."""
+    return shutil.which("dot") is not None

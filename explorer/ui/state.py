@@ -24,6 +24,7 @@ __all__ = [
     "FIELDS",
     "apply_preset",
     "current_inputs",
+    "default_step",
     "init_state",
     "input_order",
     "on_dtype",
@@ -40,6 +41,11 @@ _BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
 DEFAULT_PRESET = PRESETS[0]
 
 
+def default_step(*, is_int: bool) -> int | float:
+    """Return a slider's step: whole numbers for an integer tensor, tenths for a float."""
+    return 1 if is_int else 0.1
+
+
 def _defaults(value: int | float, grad: bool | None = None) -> dict[str, Any]:
     """Return settings for a value: float or int, a range that holds it, grad on for floats."""
     is_int = isinstance(value, int)
@@ -51,7 +57,7 @@ def _defaults(value: int | float, grad: bool | None = None) -> dict[str, Any]:
         "dtype": "int" if is_int else "float",
         "min": low if is_int else float(low),
         "max": high if is_int else float(high),
-        "step": 1 if is_int else 0.1,
+        "step": default_step(is_int=is_int),
     }
 
 
@@ -99,7 +105,7 @@ def input_order(variables: Iterable[str]) -> list[str]:
 
 def remember(name: str) -> None:
     """Callback: copy a variable's widget values into the store."""
-    settings = _store().setdefault(name, _defaults(1.0))
+    settings = variable_settings(name)
     for field in FIELDS:
         key = f"{field}_{name}"
         if key in st.session_state:
@@ -130,7 +136,7 @@ def on_range(name: str) -> None:
     settings = _store()[name]
     cast = int if settings["dtype"] == "int" else float
     low, high = (cast(_clamp(settings[end])) for end in ("min", "max"))
-    step = cast(settings["step"]) if settings["step"] > 0 else cast(1 if cast is int else 0.1)
+    step = cast(settings["step"]) if settings["step"] > 0 else default_step(is_int=cast is int)
     step = min(step, cast(MAX_MAGNITUDE))
     if high <= low:
         # An empty range would break the slider: keep the width of one step, inside the limits.
@@ -177,7 +183,7 @@ def init_state() -> None:
     if st.session_state.get("_seeded"):
         return
     st.session_state["_seeded"] = True
-    params = {key: st.query_params.get(key) for key in st.query_params}
+    params = st.query_params.to_dict()
     if "formula" not in params:
         st.session_state["preset"] = DEFAULT_PRESET.label
         apply_preset()
@@ -251,5 +257,5 @@ def sync_url(formula: str, names: Iterable[str], extras: Mapping[str, str]) -> N
         wanted[f"grad_{name}"] = "true" if settings["grad"] else "false"
         wanted[f"dtype_{name}"] = settings["dtype"]
     wanted.update(extras)
-    if {key: st.query_params.get(key) for key in st.query_params} != wanted:
+    if st.query_params.to_dict() != wanted:
         st.query_params.from_dict(wanted)
