@@ -21,14 +21,15 @@ LINK = (
     "&value_x=1.5&grad_x=false&dtype_x=float"
     "&value_b=0.1&grad_b=true&dtype_b=float"
     "&value_t=1.0&grad_t=false&dtype_t=float&plot_var=w"
+    "&preset=Neuron%3A+(sigmoid(w*x+%2B+b)+-+t)**2"
 )
 OUTPUT = ROOT / "assets" / "screenshot.png"
 
 
 def main() -> None:
-    """Open the link at 1400x2250 and save the page."""
+    """Open the link at 1280x720, a classroom projector's size, and save the screen."""
     with serve() as url, chromium() as browser:
-        page = browser.new_page(viewport={"width": 1400, "height": 2250}, device_scale_factor=1)
+        page = browser.new_page(viewport={"width": 1280, "height": 720}, device_scale_factor=1)
         page.goto(url + LINK)
         wait_for_page(page)
         page.wait_for_timeout(1500)  # plotly and graphviz finish their drawing

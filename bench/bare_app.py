@@ -3,4 +3,5 @@
 import streamlit as st
 
 value = st.slider("x", min_value=-5.0, max_value=5.0, value=-5.0, step=0.1, key="value_x")
-st.code(f"x: {value}", language=None)
+with st.container(key="transcript"):
+    st.code(f"x: {value}", language=None)

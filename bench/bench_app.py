@@ -21,7 +21,7 @@ from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from explorer.presets import PRESETS  # noqa: E402
 
-_CODE = "document.querySelector('[data-testid=stCode]').innerText"
+_CODE = "document.querySelector('.st-key-transcript [data-testid=stCode]').innerText"
 # Mark the time and text just before a real key press...
 _START_JS = f"() => {{ window.benchBefore = {_CODE}; window.benchStart = performance.now(); }}"
 # ...then wait, frame by frame, until the first code block shows a new text; return seconds.

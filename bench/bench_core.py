@@ -4,13 +4,19 @@ The baseline does what the seed tutorial's script does plus a torchviz drawing: 
 run forward, ``make_dot(...).source``, backward, and repr every tensor and gradient. explore() does
 all of that and also parses the formula, records values and hooks, notes and the script.
 
-    python bench/bench_core.py [--repeat N]
+The last table lays the DOT out with Graphviz's ``dot -Tsvg`` (when installed): ours, where a leaf
+used in many places is drawn once per use, against torchviz's, which draws the shared leaf once
+and makes dot route an arrow across every rank (cut off after ``--layout-timeout`` seconds).
+
+    python bench/bench_core.py [--repeat N] [--layout-timeout S]
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
+import subprocess
 import time
 from collections.abc import Callable
 
@@ -18,6 +24,7 @@ import torch
 from torchviz import make_dot
 
 from explorer import explore
+from explorer.chart import chart_plan
 from explorer.dot import to_dot
 from explorer.evaluate import _Forward  # the drawing-only row needs the evaluator's records
 from explorer.formula import parse
@@ -103,6 +110,52 @@ def _drawing_jobs(text: str, values: dict[str, float]) -> tuple[Callable[[], obj
     return ours, lambda: make_dot(out, params=tensors).source
 
 
+LAYOUT_CASES = {
+    "seed example 3": ("z = x**y", {"x": 3.0, "y": 4.0}),
+    "100 operations": (CHAIN, {"x": 0.5, "w": 1.5}),
+    "80 additions x+x+...": ("y = " + "+".join(["x"] * 81), {"x": 0.5}),
+    "200 additions, 12 inputs": (
+        "y = " + "+".join("abcdfghkmnpq"[i % 12] for i in range(201)),
+        dict.fromkeys("abcdfghkmnpq", 0.5),
+    ),
+}
+
+
+def _layout_seconds(dot: str, timeout: float) -> float:
+    """Return how long ``dot -Tsvg`` takes on ``dot``, or inf past ``timeout``."""
+    start = time.perf_counter()
+    try:
+        subprocess.run(
+            ["dot", "-Tsvg"], input=dot.encode(), capture_output=True, timeout=timeout, check=False
+        )
+    except subprocess.TimeoutExpired:
+        return float("inf")
+    return time.perf_counter() - start
+
+
+def _torchviz_dot(text: str, values: dict[str, float]) -> str:
+    """Return torchviz's DOT for the same live graph."""
+    formula = parse(text)
+    tensors = {name: torch.tensor(v, requires_grad=True) for name, v in values.items()}
+    out, _ = _Forward(formula, tensors).run(formula.expr)
+    return make_dot(out, params=tensors).source
+
+
+def _layout_table(timeout: float) -> None:
+    """Print dot's layout time for our DOT (median of 3) and torchviz's (once, bounded)."""
+    if shutil.which("dot") is None:
+        print("\nlayout: Graphviz's dot is not installed; skipped")
+        return
+    print(f"\nlayout, dot -Tsvg (s){'':<10} {'boxes':>6} {'ours':>7} {'torchviz':>9}")
+    for name, (text, values) in LAYOUT_CASES.items():
+        ex = explore(text, values)
+        ours = statistics.median(_layout_seconds(ex.dot, timeout) for _ in range(3))
+        theirs = _layout_seconds(_torchviz_dot(text, values), timeout)
+        shown = f"{theirs:.2f}" if theirs < timeout else f">{timeout:g}"
+        boxes = chart_plan(ex.graph).nodes
+        print(f"{name:<32} {boxes:>6} {ours:>7.2f} {shown:>9}")
+
+
 def _median_ms(job: Callable[[], object], repeat: int) -> float:
     times = []
     for _ in range(repeat):
@@ -116,6 +169,7 @@ def main() -> None:
     """Print the median of each case and its ratio to the baseline, measured interleaved."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=300)
+    parser.add_argument("--layout-timeout", type=float, default=5.0)
     args = parser.parse_args()
     operations = explore(CHAIN, {"x": 0.5, "w": 1.5}).formula.operations
     print(f"the long formula has {operations} operations")
@@ -136,8 +190,11 @@ def main() -> None:
     print(f"{floor / base:.2f}x of the baseline: no complete job can be faster than that.")
     ours, theirs = _drawing_jobs(CHAIN, {"x": 0.5, "w": 1.5})
     mine, base = _median_ms(ours, args.repeat), _median_ms(theirs, args.repeat)
-    print("\ndrawing only, 100 operations (walk + Graph + DOT vs make_dot(...).source):")
+    boxes = chart_plan(explore(CHAIN, {"x": 0.5, "w": 1.5}).graph).nodes
+    print(f"\ndrawing only, 100 operations (walk + Graph + plan + DOT of {boxes} boxes")
+    print("vs make_dot(...).source, which draws x and w once each):")
     print(f"{'':<16} {mine:>13.3f} {base:>18.3f} {mine / base:>6.2f}x")
+    _layout_table(args.layout_timeout)
 
 
 if __name__ == "__main__":

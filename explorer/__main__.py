@@ -2,19 +2,24 @@
 
 python -m explorer "y = w*x + b" x=3 w=2.0 b=5.0
 python -m explorer "z = x**y" x=3.0 y=4.0 --dot
+python -m explorer "z = x**y" x=3.0 y=4.0 --svg graph.svg --force
+
+The transcript, DOT or script goes to stdout; errors, notes and "wrote FILE" lines go to stderr.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import NoReturn
 
-from explorer.core import explore
+from explorer.core import Exploration, explore
 from explorer.dot import render
 from explorer.errors import ExplorerError, InputError
 from explorer.formula import MAX_CHARS, MAX_OPERATIONS, MAX_VARIABLES
+from explorer.notes import unused_note
 from explorer.values import parse_assignment
 
 __all__ = ["main"]
@@ -27,7 +32,23 @@ class _Parser(argparse.ArgumentParser):
     """argparse, but errors read ``error: ...`` on stderr and exit 2, with no usage dump."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(USAGE_ERROR, f"error: {message}\n(see {self.prog} --help)\n")
+        self.exit(USAGE_ERROR, escape(f"error: {message}\n(see {self.prog} --help)") + "\n")
+
+
+def escape(text: str) -> str:
+    """Show control characters as escapes (``\\x1b``), so user text cannot drive the terminal.
+
+    Line breaks stay: messages use them for the caret line and the hint.
+    """
+    return "".join(
+        char if char.isprintable() or char == "\n" else char.encode("unicode_escape").decode()
+        for char in text
+    )
+
+
+def _say(text: str) -> None:
+    """Write one message line to stderr, escaped."""
+    print(escape(text), file=sys.stderr)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -37,8 +58,8 @@ def _parser() -> argparse.ArgumentParser:
         epilog=(
             "Formulas use numbers, variables, + - * / **, ( ), pi, e and functions like sin(x). "
             f"Limits: {MAX_CHARS} characters, {MAX_OPERATIONS} operations, "
-            f"{MAX_VARIABLES} variables. A formula that starts with - goes after --: "
-            "python -m explorer -- -x x=1.0"
+            f"{MAX_VARIABLES} variables. Exit status: 0 done, 1 Graphviz failed, 2 bad input. "
+            "A formula that starts with - goes after --: python -m explorer -- -x x=1.0"
         ),
     )
     parser.add_argument("formula", help='e.g. "y = w*x + b"')
@@ -55,8 +76,11 @@ def _parser() -> argparse.ArgumentParser:
     show = parser.add_mutually_exclusive_group()
     show.add_argument("--dot", action="store_true", help="print the graph as Graphviz DOT")
     show.add_argument("--code", action="store_true", help="print the equivalent PyTorch script")
-    parser.add_argument("--svg", type=Path, metavar="FILE", help="render the graph to an SVG file")
-    parser.add_argument("--png", type=Path, metavar="FILE", help="render the graph to a PNG file")
+    parser.add_argument("--svg", metavar="FILE", help="render the graph to an SVG file")
+    parser.add_argument("--png", metavar="FILE", help="render the graph to a PNG file")
+    parser.add_argument(
+        "--force", action="store_true", help="overwrite the --svg/--png FILE if it exists"
+    )
     return parser
 
 
@@ -71,27 +95,109 @@ def _values(assignments: list[str]) -> dict[str, int | float]:
     return values
 
 
+def _targets(args: argparse.Namespace) -> list[tuple[str, Path]]:
+    """Check the --svg/--png names before any work: each must be a new file in a folder."""
+    targets = [
+        (fmt, name) for fmt, name in (("svg", args.svg), ("png", args.png)) if name is not None
+    ]
+    for fmt, name in targets:
+        _check_target(fmt, name, args.force)
+    if len(targets) == 2 and _same_file(targets[0][1], targets[1][1]):
+        raise InputError(f"--svg and --png both name {targets[0][1]}; give each its own file.")
+    return [(fmt, Path(name)) for fmt, name in targets]
+
+
+def _check_target(fmt: str, name: str, force: bool) -> None:
+    """Refuse an empty name, a missing folder, a folder as the file, or an existing file."""
+    if not name:
+        raise InputError(
+            f"The file name for --{fmt} is empty.", hint=f"Give one, like graph.{fmt}."
+        )
+    path = Path(name)
+    folder = path.parent
+    if not folder.is_dir():
+        problem = (
+            f"{folder} is a file, not a folder"
+            if folder.exists()
+            else f"the folder {folder} does not exist"
+        )
+        raise InputError(f"Cannot write {name}: {problem}.")
+    if path.is_dir():
+        raise InputError(
+            f"Cannot write {name}: it is a folder.",
+            hint=f"Name a file in it, like {path / f'graph.{fmt}'}.",
+        )
+    if not force and (path.exists() or path.is_symlink()):
+        raise InputError(f"{name} already exists.", hint="Use --force to overwrite it.")
+
+
+def _same_file(first: str, second: str) -> bool:
+    return os.path.realpath(first) == os.path.realpath(second)
+
+
+def _warn_extensions(targets: list[tuple[str, Path]]) -> None:
+    """Warn when a file's extension says another format than the data it will hold."""
+    for fmt, path in targets:
+        if path.suffix.lower() != f".{fmt}":
+            _say(
+                f"warning: {path} will hold {fmt.upper()} data, but its name does not end "
+                f"in .{fmt}."
+            )
+
+
+def _notes(exploration: Exploration) -> None:
+    """Note each NAME=VALUE the formula does not use, in the app's own words."""
+    for item in exploration.inputs:
+        if not item.used:
+            _say(f"note: {unused_note(item.name)}")
+
+
+def _write(targets: list[tuple[str, Path]], exploration: Exploration, force: bool) -> int:
+    """Render every file first, then write them; say what was written. Return the exit status."""
+    try:
+        images = [(path, render(exploration.dot, fmt)) for fmt, path in targets]
+    except ExplorerError as error:
+        _say(f"error: {error}")
+        return RENDER_ERROR
+    for path, data in images:
+        try:
+            # "x" refuses a file that appeared since the check, rather than overwrite it.
+            with path.open("wb" if force else "xb") as file:
+                file.write(data)
+        except FileExistsError:
+            _say(f"error: {path} already exists.\nUse --force to overwrite it.")
+            return USAGE_ERROR
+        except OSError as error:
+            _say(f"error: cannot write {path}: {error.strerror}")
+            return RENDER_ERROR
+        _say(f"wrote {path} ({_size(len(data))})")
+    return 0
+
+
+def _size(count: int) -> str:
+    """Spell a byte count the way file managers do: 812 B, 12.3 kB, 1.4 MB."""
+    if count < 1000:
+        return f"{count} B"
+    if count < 1_000_000:
+        return f"{count / 1000:.1f} kB"
+    return f"{count / 1_000_000:.1f} MB"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit status (0 ok, 1 rendering failed, 2 bad input)."""
     args = _parser().parse_args(argv)
     try:
+        targets = _targets(args)
         values = _values(args.inputs)
         flags = dict.fromkeys(args.no_grad, False)
         exploration = explore(args.formula, values, flags)
     except ExplorerError as error:
-        print(f"error: {error}", file=sys.stderr)
+        _say(f"error: {error}")
         return USAGE_ERROR
-    for fmt, path in (("svg", args.svg), ("png", args.png)):
-        if path is None:
-            continue
-        try:
-            path.write_bytes(render(exploration.dot, fmt))
-        except ExplorerError as error:
-            print(f"error: {error}", file=sys.stderr)
-            return RENDER_ERROR
-        except OSError as error:
-            print(f"error: cannot write {path}: {error.strerror}", file=sys.stderr)
-            return RENDER_ERROR
+    _notes(exploration)
+    _warn_extensions(targets)
+    if status := _write(targets, exploration, args.force):
+        return status
     text = (
         exploration.dot if args.dot else exploration.code if args.code else exploration.transcript
     )

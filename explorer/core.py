@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from explorer.code import script
 from explorer.dot import to_dot
-from explorer.errors import ComputeError, ExplorerError
+from explorer.errors import ComputeError, ExplorerError, InputError
 from explorer.evaluate import Evaluation, Input, evaluate
 from explorer.formula import Formula, parse
 from explorer.graph import Graph
@@ -49,6 +49,7 @@ def explore(
     {'x': None, 'w': 3.0, 'b': 1.0}
     """
     try:
+        values, requires_grad = _plain_names(values), _plain_names(requires_grad)
         taken = tuple(values) if isinstance(values, Mapping) else ()
         return _assemble(evaluate(parse(formula, taken), values, requires_grad))
     except ExplorerError:
@@ -57,6 +58,24 @@ def explore(
         # The promise to every front end is that only ExplorerError leaves; anything else is our
         # bug, and the person still deserves a sentence rather than a traceback.
         raise ComputeError(f"Something unexpected went wrong ({type(error).__name__}).") from error
+
+
+def _plain_names(mapping: Mapping[str, object] | None) -> Mapping[str, object] | None:
+    """Copy a mapping with every str key made a plain str, so names are checked as they print.
+
+    A str subclass could spell itself differently in the generated script (its ``__format__`` or
+    ``__str__``); ``str.__str__`` copies the characters themselves. Other keys stay as they are, for
+    evaluate() to refuse with a message.
+    """
+    if not isinstance(mapping, Mapping):
+        return mapping
+    plain: dict[object, object] = {}
+    for key, item in mapping.items():
+        name = str.__str__(key) if isinstance(key, str) else key
+        if name in plain:  # two keys that differed only as objects, not as text
+            raise InputError(f"The name {name!r} is given twice.")
+        plain[name] = item
+    return plain
 
 
 def _assemble(evaluation: Evaluation) -> Exploration:

@@ -10,8 +10,12 @@ from __future__ import annotations
 import html
 import math
 import shutil
+import struct
 import subprocess
+import textwrap
+from collections import Counter
 
+from explorer.chart import MAX_DRAWN_NODES, chart_plan, ranks
 from explorer.errors import RenderError
 from explorer.graph import Graph, Node
 
@@ -27,7 +31,6 @@ __all__ = [
 ]
 
 FORMATS = ("svg", "png")
-MAX_DETAIL = 24  # characters of an operation's text shown in its box; long formulas stay legible
 GRAD_COLOR = "#A63D00"  # dark vermillion: gradients, everywhere in the drawing
 
 # kind -> (fill, border, style); the app draws its legend from these too. No "rounded" style:
@@ -51,20 +54,33 @@ _FONT = "Helvetica,Arial,sans-serif"
 
 
 def format_number(value: float | None) -> str:
-    """Format a value for a label: ints as ``3``, floats as ``3.0`` or 4 significant digits."""
+    """Write a value as PyTorch prints a 0-d tensor: ``3``, ``3.``, ``167.9616``, ``1.0000e-05``.
+
+    Ints are int64 tensors; floats are rounded to float32 first, as ``torch.tensor(value)`` does.
+    The rules are torch's own (``torch/_tensor_str.py``, default print options) for one value:
+    scientific above 1e8 or below 1e-4, a bare point for whole numbers, else 4 decimals.
+    """
     if value is None:
         return "None"
     if isinstance(value, int):
         return str(value)
-    if not math.isfinite(value):
-        return str(value)
-    text = f"{value:.4g}"
-    # A float always shows a point, so 3.0 (float tensor) never looks like 3 (integer tensor).
-    return text if "." in text or "e" in text else f"{text}.0"
+    number = _float32(value)
+    if not math.isfinite(number):
+        return str(number)
+    size = abs(number)
+    if size != 0 and (size > 1e8 or size < 1e-4):
+        return f"{number:.4e}"
+    if number == math.ceil(number):
+        return f"{number:.0f}."
+    return f"{number:.4f}"
 
 
-def _shorten(text: str) -> str:
-    return text if len(text) <= MAX_DETAIL else text[: MAX_DETAIL - 3] + "..."
+def _float32(value: float) -> float:
+    """Round a Python float to the nearest float32, or to inf past float32's range."""
+    try:
+        return struct.unpack("f", struct.pack("f", value))[0]
+    except OverflowError:
+        return math.copysign(math.inf, value)
 
 
 def _label(node: Node) -> str:
@@ -72,22 +88,33 @@ def _label(node: Node) -> str:
     rows = [f"<B>{html.escape(node.title)}</B>"]
     value = None if node.value is None else format_number(node.value)
     if node.kind == "backward":
-        detail = _shorten(node.detail)
+        detail = node.brief or node.detail
         rows.append(" = ".join(part for part in (detail, value) if part))
     elif node.kind == "constant":
-        if value is not None and value != node.title:
+        if value is not None and not _spells(node.title, node.value):
             rows.append(f"= {value}")
         rows.append(node.detail or "needs no gradient")
     else:
         if value is not None:
-            rows.append(f"= {value}")
+            # "w = 0.5000" on the title's line: one row less per leaf keeps a deep graph legible.
+            rows[0] += f" = {html.escape(value)}"
         if node.detail:
             rows.append(node.detail)
+    if node.use is not None:
+        rows.append(f"use {node.use[0]} of {node.use[1]}")
     if node.kind != "constant" and (node.grad is not None or node.kind == "input"):
         grad = format_number(node.grad)
         rows.append(f'<FONT COLOR="{GRAD_COLOR}">grad {grad}</FONT>')
     body = "<BR/>".join(row if row.startswith("<") else html.escape(row) for row in rows if row)
     return f"<{body}>"
+
+
+def _spells(title: str, value: float | None) -> bool:
+    """Tell whether a constant's title already is its value (``2``, ``0.5``), not ``pi``."""
+    try:
+        return float(title) == value
+    except ValueError:
+        return False
 
 
 def _node_line(node: Node) -> str:
@@ -96,7 +123,7 @@ def _node_line(node: Node) -> str:
     return f"  {node.id} [label={_label(node)}, {colours}];"
 
 
-def _legend() -> list[str]:
+def _legend(note: str = "") -> list[str]:
     rows = "".join(
         f'<TR><TD BGCOLOR="{STYLES[kind][0]}" BORDER="1" COLOR="{STYLES[kind][1]}" WIDTH="14">'
         f'</TD><TD ALIGN="LEFT">{html.escape(text)}</TD></TR>'
@@ -106,6 +133,10 @@ def _legend() -> list[str]:
         f'<TR><TD COLSPAN="2" ALIGN="LEFT"><FONT COLOR="{GRAD_COLOR}">{GRADIENT_CAPTION}'
         "</FONT></TD></TR>"
     )
+    if note:
+        # Wrapped, so the note does not stretch the legend's first column.
+        lines = '<BR ALIGN="LEFT"/>'.join(html.escape(line) for line in textwrap.wrap(note, 48))
+        arrows += f'<TR><TD COLSPAN="2" ALIGN="LEFT">{lines}<BR ALIGN="LEFT"/></TD></TR>'
     table = (
         f'<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="2" CELLPADDING="2">{rows}{arrows}</TABLE>'
     )
@@ -122,34 +153,23 @@ _PAGE_W, _PAGE_H = 1000, 650
 
 def _depth_and_breadth(graph: Graph) -> tuple[int, int]:
     """Return the number of ranks (longest input-to-output path) and the most nodes in one rank."""
-    rank = dict.fromkeys((node.id for node in graph.nodes), 0)
-    waiting = dict.fromkeys(rank, 0)
-    after: dict[str, list[str]] = {}
-    for edge in graph.edges:
-        waiting[edge.dst] += 1
-        after.setdefault(edge.src, []).append(edge.dst)
-    # Kahn's topological order (the graph is acyclic): a node's rank is final once all its
-    # inputs are ranked.
-    ready = [node for node, count in waiting.items() if count == 0]
-    while ready:
-        node = ready.pop()
-        for nxt in after.get(node, ()):
-            rank[nxt] = max(rank[nxt], rank[node] + 1)
-            waiting[nxt] -= 1
-            if waiting[nxt] == 0:
-                ready.append(nxt)
-    counts: dict[int, int] = {}
-    for value in rank.values():
-        counts[value] = counts.get(value, 0) + 1
+    counts = Counter(ranks(graph).values())
     return len(counts), max(counts.values(), default=1)
 
 
-def rankdir(graph: Graph) -> str:
-    """Choose left-to-right or top-to-bottom, whichever shows the graph larger on a wide page."""
-    depth, breadth = _depth_and_breadth(graph)
+def rankdir(graph: Graph, page: tuple[float, float] = (_PAGE_W, _PAGE_H)) -> str:
+    """Choose left-to-right or top-to-bottom, whichever shows the graph larger on ``page``.
+
+    ``page`` is the space the drawing gets, width and height in points; the default is a wide page.
+    """
+    return _rankdir(chart_plan(graph).graph, page)
+
+
+def _rankdir(drawn: Graph, page: tuple[float, float] = (_PAGE_W, _PAGE_H)) -> str:
+    depth, breadth = _depth_and_breadth(drawn)
 
     def scale(width: float, height: float) -> float:
-        return min(1.0, _PAGE_W / width, _PAGE_H / height)
+        return min(1.0, page[0] / width, page[1] / height)
 
     across = scale(depth * (_NODE_W + _RANK_GAP), breadth * (_NODE_H + _NODE_GAP))
     down = scale(breadth * (_NODE_W + _NODE_GAP), depth * (_NODE_H + _RANK_GAP))
@@ -157,32 +177,49 @@ def rankdir(graph: Graph) -> str:
 
 
 def to_dot(
-    graph: Graph, *, legend: bool = True, font_size: int = 12, direction: str | None = None
+    graph: Graph,
+    *,
+    legend: bool = True,
+    font_size: int = 12,
+    direction: str | None = None,
+    max_nodes: int = MAX_DRAWN_NODES,
 ) -> str:
     """Return DOT text for ``graph``, read from the inputs to the output (across, or downwards).
 
     The app leaves the legend out (it draws one beside the chart) and raises the font size on a
     projector; exports keep the legend, so a saved picture explains itself. ``direction`` is
-    ``rankdir(graph)`` when not given.
+    ``rankdir(graph)`` when not given. What is drawn follows ``chart_plan(graph, max_nodes)``:
+    leaves used in many places are drawn once per use, and a graph of more than ``max_nodes``
+    boxes becomes a message (the page passes ``PAGE_NODES``).
     """
+    plan = chart_plan(graph, max_nodes)
+    drawn = plan.graph
     lines = [
         "digraph autograd {",
-        f"  graph [rankdir={direction or rankdir(graph)}, "
-        f'fontname="{_FONT}", bgcolor="white", nodesep=0.25, ranksep=0.4];',
+        f"  graph [rankdir={direction or _rankdir(drawn)}, "
+        f'fontname="{_FONT}", bgcolor="white", nodesep=0.2, ranksep=0.3];',
         f'  node [shape=box, fontname="{_FONT}", fontsize={font_size}, margin="0.1,0.05", '
         "penwidth=1.4];",
         f'  edge [fontname="{_FONT}", fontsize={font_size - 1}, fontcolor="{GRAD_COLOR}", '
         'color="#4D4D4D"];',
     ]
-    lines += [_node_line(node) for node in graph.nodes]
-    for edge in graph.edges:
+    if plan.too_large:
+        fill, border, style = STYLES["constant"]
+        text = html.escape(plan.message).replace(". ", ".<BR/>")
+        lines.append(
+            f'  message [label=<{text}>, fillcolor="{fill}", color="{border}", style="{style}"];'
+        )
+        lines.append("}")
+        return "\n".join(lines) + "\n"
+    lines += [_node_line(node) for node in drawn.nodes]
+    for edge in drawn.edges:
         attrs = [] if edge.needs_grad else ["style=dashed", 'color="#8C8C8C"']
         if edge.grad is not None:
             attrs.insert(0, f'label="{format_number(edge.grad)}"')
         suffix = f" [{', '.join(attrs)}]" if attrs else ""
         lines.append(f"  {edge.src} -> {edge.dst}{suffix};")
     if legend:
-        lines += _legend()
+        lines += _legend(plan.note)
     lines.append("}")
     return "\n".join(lines) + "\n"
 

@@ -35,7 +35,7 @@ from explorer.formula import (
     name_problem,
     spell,
 )
-from explorer.graph import Graph, Hooked, Operand, Record, build_graph, scalar, walk
+from explorer.graph import Graph, Hooked, Operand, Record, brief, build_graph, scalar, walk
 from explorer.values import check_value
 
 __all__ = ["Evaluation", "Input", "evaluate", "evaluate_many"]
@@ -162,7 +162,7 @@ class _Forward:
         operands = [value for value, _ in results]
         result = self.apply(expr, operands, text)
         if self.recording and isinstance(result, torch.Tensor) and result.grad_fn is not None:
-            self.record(result, text, operands_of, results)
+            self.record(result, expr, text, results)
         return result, text
 
     def apply(self, expr: Expr, operands: list[Value], text: str) -> Value:
@@ -195,8 +195,8 @@ class _Forward:
     def record(
         self,
         result: torch.Tensor,
+        expr: Expr,
         text: str,
-        children: Sequence[Expr],
         results: list[tuple[Value, str]],
     ) -> None:
         """Remember what created ``result.grad_fn`` (``+x`` returns x itself: nothing new)."""
@@ -209,10 +209,10 @@ class _Forward:
                 value.item() if isinstance(value, torch.Tensor) else value,
                 child.name if isinstance(child, Var) else None,
             )
-            for child, (value, part) in zip(children, results, strict=True)
+            for child, (value, part) in zip(children(expr), results, strict=True)
             if not (isinstance(value, torch.Tensor) and value.requires_grad)
         ]
-        self.records[result.grad_fn] = Record(text, result.item(), constants)
+        self.records[result.grad_fn] = Record(text, result.item(), constants, brief(expr, text))
 
 
 def _fold(op: str, left: Number, right: Number) -> Number:

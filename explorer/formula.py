@@ -15,9 +15,12 @@ import ast
 import itertools
 import keyword
 import re
+import threading
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
+from explorer.diagnose import diagnose
 from explorer.errors import FormulaError, LimitError
 from explorer.values import MAX_MAGNITUDE, MAX_NAME_LENGTH, NAME
 
@@ -243,8 +246,28 @@ def name_problem(name: object) -> str | None:
     return None
 
 
+# catch_warnings swaps the process-wide filter list; one parse at a time keeps the app's
+# concurrent sessions from restoring each other's filters.
+_QUIET = threading.Lock()
+
+
+def _parse_quietly(text: str) -> ast.Module:
+    """Run ast.parse without letting Python print warnings about the text.
+
+    Python warns about text like ``1or x`` (SyntaxWarning: invalid decimal literal) before parsing
+    it as ``1 or x``; the allow-list then refuses it with its own message, and the person should
+    see only that one.
+    """
+    with _QUIET, warnings.catch_warnings():
+        warnings.simplefilter("ignore", SyntaxWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)  # invalid escapes in 3.11's strings
+        return ast.parse(text, mode="exec")
+
+
 def _syntax_error(text: str, error: SyntaxError) -> FormulaError:
     """Turn Python's SyntaxError into a message a student can act on."""
+    if found := diagnose(text, FUNCTIONS):
+        return found
     column = error.offset if error.offset and error.lineno == 1 else None
     column = min(column, len(text) + 1) if column else None
     message = error.msg or "invalid syntax"
@@ -312,7 +335,10 @@ _REJECTED: dict[type[ast.AST], str] = {
     ast.List: "Lists are not allowed: inputs are single numbers.",
     ast.Set: "Sets are not allowed in a formula.",
     ast.Dict: "Dicts are not allowed in a formula.",
-    ast.Starred: "'*' unpacking is not allowed in a formula.",
+    ast.Starred: (
+        "'*' has nothing on its left to multiply (Python would read *x as unpacking, "
+        "which a formula does not allow)."
+    ),
     ast.Await: "'await' is not allowed in a formula.",
     ast.Yield: "'yield' is not allowed in a formula.",
     ast.YieldFrom: "'yield' is not allowed in a formula.",
@@ -338,6 +364,8 @@ class _Converter:
 
     def convert(self, node: ast.expr) -> Expr:
         handler = _HANDLERS.get(type(node))
+        if isinstance(node, ast.Tuple) and not node.elts:
+            raise self.error("The brackets ( ) are empty: put a number or expression inside.", node)
         if handler is None:
             message = _REJECTED.get(type(node), "This kind of Python expression is not allowed.")
             raise self.error(message, node, hint=_ALLOWED_SUMMARY)
@@ -496,7 +524,7 @@ def parse(text: str, taken: Iterable[str] = ()) -> Formula:
     if not text:
         raise FormulaError("The formula is empty.", hint="Type a formula like y = x**2 + 1.")
     try:
-        tree = ast.parse(text, mode="exec")
+        tree = _parse_quietly(text)
     except SyntaxError as error:
         raise _syntax_error(text, error) from None
     except (MemoryError, RecursionError):

@@ -16,7 +16,10 @@ from typing import Any, Literal
 
 import torch
 
+from explorer.formula import Binary, Call, Const, Expr, Num, Var, children, spell
+
 __all__ = [
+    "MAX_BRIEF",
     "Edge",
     "Graph",
     "Hooked",
@@ -24,6 +27,7 @@ __all__ = [
     "NodeKind",
     "Operand",
     "Record",
+    "brief",
     "build_graph",
     "scalar",
     "walk",
@@ -31,6 +35,9 @@ __all__ = [
 
 NodeKind = Literal["output", "backward", "accumulate", "input", "constant"]
 Number = int | float
+MAX_BRIEF = 24  # characters of an operation's text in its box; long formulas stay legible
+_BRIEF_DEPTH = 3  # levels of operands a shortened text may keep
+_LONG_LEAF = 12  # a name or number longer than this becomes "…" in a shortened text
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +51,8 @@ class Node:
     value: Number | None = None  # forward value
     grad: float | None = None  # gradient received during backward; None when none flowed
     tracked: bool = True  # False for constants and inputs without requires_grad
+    brief: str = ""  # detail shortened for the box, keeping the operator: "(…)**2"
+    use: tuple[int, int] | None = None  # (k, n): drawn copy k of a leaf used n times
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +93,42 @@ class Record:
     detail: str
     value: Number
     constants: Sequence[Operand]  # the operands that need no gradient, in operand order
+    brief: str = ""  # detail shortened for a box: brief(expr, detail)
+
+
+def brief(expr: Expr, text: str, limit: int = MAX_BRIEF) -> str:
+    """Shorten ``text``, the spelling of ``expr``, to ``limit`` characters, keeping its operator.
+
+    Operands deeper than some level become "…", so the box still says what the node does:
+    ``(sigmoid(w*x + b) - t)**2`` becomes ``(sigmoid(…) - t)**2``, and a longer one ``(…)**2``.
+    """
+    if len(text) <= limit:
+        return text
+    best = _truncated(expr, 1, top=True)
+    if len(best) > limit:  # "softplus(…) + softplus(…)": only the operator itself is left
+        return _truncated(expr, 1, top=True, names=False)
+    for depth in range(2, _BRIEF_DEPTH + 1):
+        shorter = _truncated(expr, depth, top=True)
+        if len(shorter) > limit:
+            break
+        best = shorter
+    return best
+
+
+def _truncated(expr: Expr, depth: int, *, top: bool = False, names: bool = True) -> str:
+    """Spell ``expr`` with every operation ``depth`` levels down written as "…"."""
+    if isinstance(expr, Num | Var | Const):
+        text = spell(expr, ())
+        return text if len(text) <= _LONG_LEAF else "…"
+    if depth == 0:
+        # A function keeps its name when its argument is cut: "sigmoid(…)" says more than "…".
+        return f"{expr.func}(…)" if isinstance(expr, Call) and names else "…"
+    parts = tuple(_truncated(child, depth - 1, names=names) for child in children(expr))
+    # Inside, "… + …" says no more than "…": "… + x*4", not "… + … + x*4". The node's own
+    # operation (top) always shows its operator.
+    if not top and isinstance(expr, Binary) and parts == ("…", "…"):
+        return "…"
+    return spell(expr, parts)
 
 
 def walk(root: Any) -> list[Any]:
@@ -156,8 +201,10 @@ class _Builder:
             self.add(fn, "accumulate", title, detail=f"into {name}.grad", grad=_first(received))
             self.link(self.input(name), fn, grad=_first(received))
             return
-        detail, value = (record.detail, record.value) if record else ("", None)
-        self.add(fn, "backward", title, detail=detail, value=value, grad=_first(received))
+        fields = {}
+        if record is not None:
+            fields = {"detail": record.detail, "value": record.value, "brief": record.brief}
+        self.add(fn, "backward", title, grad=_first(received), **fields)
         constants = _constants_for(fn, record)
         for slot, (nxt, _) in enumerate(fn.next_functions):
             if nxt is not None:

@@ -7,7 +7,7 @@ import math
 from explorer.evaluate import Evaluation
 from explorer.graph import Graph, Node
 
-__all__ = ["notes"]
+__all__ = ["notes", "unused_note"]
 
 _KINKS = {"AbsBackward0": "abs", "ReluBackward0": "relu"}
 
@@ -36,6 +36,11 @@ def notes(evaluation: Evaluation) -> tuple[tuple[str, ...], tuple[str, ...]]:
     return tuple(found.texts), tuple(found.warnings)
 
 
+def unused_note(name: str) -> str:
+    """Say that an input is not in the formula; the app and the CLI both print this sentence."""
+    return f"{name} is not used by the formula, so no gradient reaches it: {name}.grad is None."
+
+
 def _output_notes(evaluation: Evaluation, found: _Found) -> None:
     name, value = evaluation.output, evaluation.value
     if not evaluation.backward_ran:
@@ -59,10 +64,7 @@ def _input_notes(evaluation: Evaluation, found: _Found) -> None:
     for item in evaluation.inputs:
         name = item.name
         if not item.used:
-            found.info(
-                f"{name} is not used in the formula, so no gradient reaches it: "
-                f"{name}.grad is None."
-            )
+            found.info(unused_note(name))
         elif item.is_int:
             found.info(
                 f"{name} is an integer tensor, {item.repr}: only floating point tensors can "

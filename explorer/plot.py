@@ -2,10 +2,14 @@
 
 The curve and the derivative come from PyTorch on many points at once (one vectorised backward);
 the tangent's slope is the gradient the single exploration computed, never a separate estimate.
+The same backward feeds the scrubber: plotly frames at every other curve point, played by a slider
+inside the figure, so dragging it moves the point, the tangent and the slope readout in the browser
+at frame rate, with no round trip to the server.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -16,10 +20,12 @@ import plotly.io
 from explorer.evaluate import evaluate_many
 from explorer.formula import Formula
 
-__all__ = ["POINTS", "Curve", "curve", "figure", "to_html"]
+__all__ = ["FRAME_STRIDE", "POINTS", "Curve", "curve", "figure", "readout", "to_html"]
 
 POINTS = 241  # odd, so a symmetric range has its middle as a point; also caps integer points
+FRAME_STRIDE = 2  # every other point is a frame: 121 frames, ~4 px apart on a 500 px slider
 CURVE_COLOR, TANGENT_COLOR, SLOPE_COLOR, POINT_COLOR = "#0072B2", "#D55E00", "#009E73", "#000000"
+GRID_COLOR, LINE_COLOR, TEXT_COLOR = "#E5E5E5", "#BDBDBD", "#262730"
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,10 +38,31 @@ class Curve:
     ys: tuple[float | None, ...]
     slopes: tuple[float | None, ...] | None  # f'(x) by autograd; None when there is no gradient
     discrete: bool  # an integer variable: only whole numbers
+    here: int | None = None  # index of the variable's current value in xs, when it is in range
+    y_holes: tuple[tuple[int, str], ...] = ()  # (index, "inf", "-inf" or "nan") where ys is None
+    slope_holes: tuple[tuple[int, str], ...] = ()  # the same for slopes
+
+    def hole(self, i: int, *, slope: bool = False) -> str:
+        """Say what the value (or slope) at point i is when it is not finite: inf, -inf or nan."""
+        return dict(self.slope_holes if slope else self.y_holes).get(i, "nan")
 
 
-def _finite(values: list[float]) -> tuple[float | None, ...]:
+def _finite(values: Sequence[float]) -> tuple[float | None, ...]:
     return tuple(v if math.isfinite(v) else None for v in values)
+
+
+def _holes(values: Sequence[float]) -> tuple[tuple[int, str], ...]:
+    return tuple((i, str(v)) for i, v in enumerate(values) if not math.isfinite(v))
+
+
+def _grid(low: float, high: float, here: float) -> list[float]:
+    """Return POINTS evenly spaced values, plus ``here`` so the scrubber can start exactly on it."""
+    xs = [low + (high - low) * i / (POINTS - 1) for i in range(POINTS)]
+    # Rounding leaves 1.4e-17 where 0 was meant (on [-0.1, 0.2]): a student expects x = 0 there.
+    xs = [0.0 if abs(x) <= 1e-9 * (high - low) else x for x in xs]
+    if low <= here <= high and here not in xs:
+        bisect.insort(xs, here)
+    return xs
 
 
 def curve(
@@ -48,13 +75,14 @@ def curve(
     differentiate: bool = True,
 ) -> Curve:
     """Compute the output over [low, high] for ``variable``, the others held at their values."""
-    discrete = isinstance(values[variable], int)
+    here = values[variable]
+    discrete = isinstance(here, int)
     if discrete:
         start, stop = math.ceil(low), math.floor(high)
         step = max(1, (stop - start) // (POINTS - 1))
         xs: list[float] = list(range(start, stop + 1, step))
     else:
-        xs = [low + (high - low) * i / (POINTS - 1) for i in range(POINTS)]
+        xs = _grid(low, high, here)
     ys, slopes = evaluate_many(formula, values, variable, xs, differentiate=differentiate)
     return Curve(
         variable,
@@ -63,19 +91,28 @@ def curve(
         _finite(ys),
         None if slopes is None else _finite(slopes),
         discrete,
+        xs.index(here) if here in xs else None,
+        _holes(ys),
+        _holes(slopes or []),
     )
 
 
-def _y_range(curve: Curve, y0: float | None) -> list[float] | None:
+def _y_range(curve: Curve, y0: float | None) -> list[float]:
     """Fit the y axis to the curve, so a steep tangent cannot squash it."""
     finite = [y for y in curve.ys if y is not None]
     if y0 is not None and math.isfinite(y0):
         finite.append(y0)
     if not finite:
-        return None
+        return [-1.0, 1.0]
     low, high = min(finite), max(finite)
     pad = (high - low) * 0.08 or max(abs(high), 1.0) * 0.5
     return [low - pad, high + pad]
+
+
+def _x_range(curve: Curve, x0: float) -> list[float]:
+    """Span the curve; fixed, so the frames never rescale the axes."""
+    low, high = curve.xs[0], curve.xs[-1]
+    return [low, high] if low < high else [x0 - 1.0, x0 + 1.0]
 
 
 def figure(
@@ -86,78 +123,228 @@ def figure(
     *,
     derivative: bool = False,
     font_size: int = 14,
+    height: int = 440,
+    scrub: bool = True,
 ) -> dict[str, Any]:
-    """Draw the curve, the point (x0, y0) and, when ``slope`` is finite, the tangent line.
+    """Draw the curve, the point (x0, y0), its tangent when ``slope`` is finite, and a scrubber.
 
-    Returns a plain plotly figure dict: building ``go.Figure`` with a named template costs more
-    than the rest of a rerun, and a dict is also plain data that caches and compares.
+    The scrubber needs autograd slopes along a float variable. Returns a plain plotly figure dict:
+    building ``go.Figure`` costs more than the rest of a rerun, and a dict is plain data that
+    caches and compares.
     """
-    var, out = curve.variable, curve.output
-    traces: list[dict[str, Any]] = [
-        _scatter(curve.xs, curve.ys, f"{out}({var})", CURVE_COLOR, width=3, discrete=curve.discrete)
-    ]
+    stops = _stops(curve) if scrub else []
+    x_range, y_range = _x_range(curve, x0), _y_range(curve, y0)
+    roles = _roles(curve, y0, slope, stops)
+    traces = [_line(curve.xs, curve.ys, f"{curve.output}({curve.variable})", CURVE_COLOR, 5)]
     if derivative and curve.slopes is not None:
-        traces.append(
-            _scatter(
-                curve.xs,
-                curve.slopes,
-                f"d{out}/d{var} (autograd)",
-                SLOPE_COLOR,
-                width=2,
-                dash="dash",
-            )
-        )
-    if slope is not None and math.isfinite(slope) and math.isfinite(y0):
-        ends = (curve.xs[0], curve.xs[-1])
-        line = [y0 + slope * (x - x0) for x in ends]
-        traces.append(
-            _scatter(ends, line, f"tangent, slope {var}.grad = {slope:.4g}", TANGENT_COLOR, width=2)
-        )
-    if math.isfinite(y0):
-        traces.append(
-            {
-                "type": "scatter",
-                "x": [x0],
-                "y": [y0],
-                "mode": "markers",
-                "name": f"{var} = {x0:g}, {out} = {y0:.4g}",
-                "marker": {"color": POINT_COLOR, "size": 11},
-            }
-        )
-    axis = {
-        "gridcolor": "#E5E5E5",
-        "zerolinecolor": "#BDBDBD",
-        "linecolor": "#BDBDBD",
-        "automargin": True,
+        name = f"d{curve.output}/d{curve.variable}"
+        traces.append(_line(curve.xs, curve.slopes, name, SLOPE_COLOR, 2, dash="dot"))
+    if curve.discrete:
+        traces[0]["mode"] = "lines+markers"
+    stage = _Stage(curve, x_range, y_range[0])
+    now = stage.moving(x0, _finite([y0])[0], slope, str(y0))
+    first = len(traces)
+    traces += [{**_style(role, curve), **now[role]} for role in roles]
+    layout = _layout(curve, font_size, height, x_range, y_range)
+    fig: dict[str, Any] = {"data": traces, "layout": layout}
+    if stops:
+        indices = list(range(first, len(traces)))
+        fig["frames"] = [stage.frame(i, roles, indices) for i in stops]
+        layout["sliders"] = [_slider(curve, stops, x0, font_size)]
+    return fig
+
+
+def _stops(curve: Curve) -> list[int]:
+    """Pick the curve points the scrubber stops at: every other one, both ends and the current."""
+    if curve.slopes is None or curve.discrete or len(curve.xs) < 2:
+        return []  # no gradient, so no tangent to move; an integer tensor cannot have one
+    last = len(curve.xs) - 1
+    picked = {*range(0, last, FRAME_STRIDE), last}
+    if curve.here is not None:
+        picked.add(curve.here)
+    return sorted(picked)
+
+
+def _roles(curve: Curve, y0: float, slope: float | None, stops: list[int]) -> list[str]:
+    """Return which moving traces the figure needs: a tangent and an inf/nan mark only if used."""
+    roles = ["point"]
+    if stops or (math.isfinite(y0) and slope is not None and math.isfinite(slope)):
+        roles.insert(0, "tangent")
+    if not math.isfinite(y0) or any(curve.ys[i] is None for i in stops):
+        roles.append("undefined")
+    return roles
+
+
+@dataclass(frozen=True, slots=True)
+class _Stage:
+    """What the moving traces are drawn against: the curve and the fixed axis ranges."""
+
+    curve: Curve
+    x_range: list[float]
+    floor: float  # the bottom of the y axis, where an inf/nan value is marked
+
+    def moving(
+        self, x: float, y: float | None, slope: float | None, word: str
+    ) -> dict[str, dict[str, Any]]:
+        """Return the data of each moving trace at x; arrays keep their length, None hides a point.
+
+        A value that is inf/nan gets an x on the bottom of the plot, labelled with what it is.
+        """
+        tangent: list[float | None] = [None, None]
+        if y is not None and slope is not None and math.isfinite(slope):
+            tangent = [y + slope * (end - x) for end in self.x_range]
+        undefined = y is None
+        return {
+            "tangent": {"x": list(self.x_range), "y": tangent},
+            "point": {"x": [x], "y": [y]},
+            "undefined": {
+                "x": [x],
+                "y": [self.floor if undefined else None],
+                "text": [f"{self.curve.output} is {word} here" if undefined else ""],
+            },
+        }
+
+    def frame(self, i: int, roles: list[str], traces: list[int]) -> dict[str, Any]:
+        """Return the frame at curve point i: new data for the moving traces only, not the curve."""
+        c = self.curve
+        slope = c.slopes[i] if c.slopes is not None else None
+        now = self.moving(c.xs[i], c.ys[i], slope, c.hole(i))
+        return {"name": str(i), "data": [now[role] for role in roles], "traces": traces}
+
+
+def readout(curve: Curve, i: int) -> str:
+    """Say the value at curve point i and the autograd slope there, or why there is none."""
+    var, out = curve.variable, curve.output
+    where = f"{var} = {curve.xs[i]:.4g}"
+    if curve.ys[i] is None:
+        return f"{where}:  {out} is {curve.hole(i)} here, no tangent"
+    slope = curve.slopes[i] if curve.slopes is not None else None
+    if slope is None:
+        return f"{where}:  the slope is {curve.hole(i, slope=True)} here"
+    return f"{where}   slope d{out}/d{var} = {_number(slope)}"
+
+
+def _number(value: float) -> str:
+    """Write a value as PyTorch prints a float32 scalar: 4 decimals, scientific when far from 1."""
+    if value == 0 or 1e-4 <= abs(value) < 1e8:
+        return f"{value:.4f}"
+    return f"{value:.4e}"
+
+
+def _slider(curve: Curve, stops: list[int], x0: float, font_size: int) -> dict[str, Any]:
+    """Build the in-figure slider: one step per frame, starting at the current value."""
+    if curve.here in stops:
+        active = stops.index(curve.here)
+    else:
+        active = min(range(len(stops)), key=lambda k: abs(curve.xs[stops[k]] - x0))
+    # Duration 0 and no redraw: plotly just moves the three small traces, so a drag keeps up.
+    animate = {"mode": "immediate", "frame": {"duration": 0, "redraw": False}}
+    steps = [
+        {
+            "method": "animate",
+            "label": readout(curve, i),
+            "args": [[str(i)], {**animate, "transition": {"duration": 0}}],
+        }
+        for i in stops
+    ]
+    return {
+        "active": active,
+        "steps": steps,
+        "x": 0,
+        "len": 1,
+        "xanchor": "left",
+        "y": 0,
+        "yanchor": "top",
+        # Clear of the x axis tick labels and title below the plot: about 2.9 font sizes tall.
+        "pad": {"t": round(font_size * 2.9), "b": 0, "l": 0, "r": 0},
+        # The step labels are the readout: shown once above the rail, not under every tick.
+        "currentvalue": {
+            "visible": True,
+            "xanchor": "left",
+            "font": {"size": font_size, "color": TEXT_COLOR},
+        },
+        "font": {"size": 1, "color": "rgba(0,0,0,0)"},
+        "ticklen": 0,
+        "minorticklen": 0,
+        "transition": {"duration": 0},
     }
-    layout = {
-        "font": {"size": font_size, "family": "Helvetica, Arial, sans-serif"},
+
+
+def _style(role: str, curve: Curve) -> dict[str, Any]:
+    """Return how a moving trace looks; the tangent is dashed and on top, so a line shows both."""
+    var, out = curve.variable, curve.output
+    if role == "tangent":
+        return {
+            "type": "scatter",
+            "mode": "lines",
+            "name": "tangent",
+            "line": {"color": TANGENT_COLOR, "width": 2.5, "dash": "dash"},
+            "hoverinfo": "skip",
+        }
+    if role == "point":
+        return {
+            "type": "scatter",
+            "mode": "markers",
+            "name": f"({var}, {out})",
+            "marker": {"color": POINT_COLOR, "size": 11},
+            "cliponaxis": False,
+            "showlegend": False,  # the readout names the point; a short legend stays on one row
+        }
+    return {
+        "type": "scatter",
+        "mode": "markers+text",
+        "name": f"{out} is inf or nan",
+        "textposition": "top center",
+        "marker": {"color": POINT_COLOR, "size": 14, "symbol": "x-thin", "line": {"width": 3}},
+        "cliponaxis": False,
+        "showlegend": False,
+        "hoverinfo": "skip",
+    }
+
+
+def _layout(
+    curve: Curve, font_size: int, height: int, x_range: list[float], y_range: list[float]
+) -> dict[str, Any]:
+    """Return the layout: the legend above the plot area, plain numbers on the axes."""
+    axis = {
+        "gridcolor": GRID_COLOR,
+        "zerolinecolor": LINE_COLOR,
+        "linecolor": LINE_COLOR,
+        "automargin": True,
+        # Never SI prefixes: 300µ reads as a unit to a student; 3x10^-4 and 0.003 do not.
+        "exponentformat": "power",
+        "showexponent": "all",
+    }
+    return {
+        # No template: plotly's default one costs a few ms per rerun and the figure sets its look.
+        "template": {},
+        "font": {"size": font_size, "family": "Helvetica, Arial, sans-serif", "color": TEXT_COLOR},
         "paper_bgcolor": "white",
         "plot_bgcolor": "white",
-        "height": 440,
-        "margin": {"l": 60, "r": 20, "t": 40, "b": 50},
-        "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.0, "x": 0},
-        "xaxis": {**axis, "title": {"text": var}},
-        "yaxis": {**axis, "title": {"text": out}, "range": _y_range(curve, y0)},
+        "height": height,
+        # Small fixed margins: plotly grows them to fit the legend, the tick labels and the slider.
+        "margin": {"l": 8, "r": 16, "t": 8, "b": 8},
+        "legend": {"orientation": "h", "x": 0, "xanchor": "left", "y": 1.02, "yanchor": "bottom"},
+        "hoverlabel": {"font": {"size": font_size}},
+        "xaxis": {**axis, "title": {"text": curve.variable, "standoff": 2}, "range": x_range},
+        "yaxis": {**axis, "title": {"text": curve.output, "standoff": 6}, "range": y_range},
     }
-    return {"data": traces, "layout": layout}
 
 
-def _scatter(
+def _line(
     xs: Sequence[float],
     ys: Sequence[float | None],
     name: str,
     color: str,
+    width: float,
     *,
-    width: int,
     dash: str = "solid",
-    discrete: bool = False,
 ) -> dict[str, Any]:
     return {
         "type": "scatter",
         "x": list(xs),
         "y": list(ys),
-        "mode": "lines+markers" if discrete else "lines",
+        "mode": "lines",
         "name": name,
         "line": {"color": color, "width": width, "dash": dash},
     }
@@ -165,4 +352,6 @@ def _scatter(
 
 def to_html(fig: dict[str, Any]) -> str:
     """Return a self-contained HTML page of the figure (plotly.js inlined, works offline)."""
-    return plotly.io.to_html(fig, include_plotlyjs=True, full_html=True, div_id="autograd-plot")
+    return plotly.io.to_html(
+        fig, include_plotlyjs=True, full_html=True, div_id="autograd-plot", auto_play=False
+    )

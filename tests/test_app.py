@@ -5,12 +5,17 @@ from __future__ import annotations
 import base64
 import json
 import math
+import random
 import struct
 
+import plotly.io
 import pytest
 from conftest import GOLDEN, ROOT
 from streamlit.testing.v1 import AppTest
 
+from explorer.formula import parse
+from explorer.plot import curve as plot_curve
+from explorer.plot import figure
 from explorer.presets import PRESETS
 
 APP = str(ROOT / "app.py")
@@ -86,8 +91,44 @@ def test_moving_a_slider_changes_transcript_dot_and_plot_and_the_tangent_is_the_
     xs, ys = numbers(tangent["x"]), numbers(tangent["y"])
     slope = (ys[1] - ys[0]) / (xs[1] - xs[0])
     assert slope == pytest.approx(6.0)
-    point = trace(at, "x = 3")
+    point = trace(at, "(x, y)")
     assert numbers(point["y"]) == [10.0]
+
+
+@pytest.mark.parametrize(
+    ("link", "derivative"),
+    [
+        ({}, lambda x: 2 * x),
+        (
+            {"formula": "z = x**y", "value_x": "3.0", "value_y": "4.0"},
+            lambda x: 4 * x**3,
+        ),
+    ],
+)
+def test_the_scrubber_has_101_frames_whose_slopes_are_autograds(link, derivative) -> None:
+    """Every frame moves the point and the tangent; the tangent's slope is the derivative there."""
+    at = start(**link)
+    healthy(at)
+    figure = plot(at)
+    assert len(figure["frames"]) >= 101
+    names = [t["name"] for t in figure["data"]]
+    for frame in figure["frames"]:
+        moved = dict(zip([names[i] for i in frame["traces"]], frame["data"], strict=True))
+        (point,) = [trace for name, trace in moved.items() if name.startswith("(x, ")]
+        (x,) = numbers(point["x"])
+        xs, ys = numbers(moved["tangent"]["x"]), numbers(moved["tangent"]["y"])
+        slope = (ys[1] - ys[0]) / (xs[1] - xs[0])
+        assert slope == pytest.approx(derivative(x), rel=1e-4, abs=1e-4)
+
+
+def test_the_chart_receives_the_figure_exactly_as_built() -> None:
+    """The plot skips plotly's re-validation, so Streamlit must still send our dict unchanged."""
+    at = start()
+    sent = plot(at)
+    curve = plot_curve(parse("y = x**2 + 1"), {"x": 2.0}, "x", -5.0, 5.0)
+    built = figure(curve, 2.0, 5.0, 4.0, font_size=sent["layout"]["font"]["size"])
+    built["layout"]["height"] = sent["layout"]["height"]
+    assert sent == json.loads(plotly.io.to_json(built, validate=False))
 
 
 def test_turning_grad_w_off_gives_none() -> None:
@@ -120,22 +161,35 @@ def test_variable_keeps_its_value_when_the_formula_changes() -> None:
 
 
 def test_bad_formula_shows_an_error_with_caret_and_no_exception() -> None:
-    """A bad formula: st.error with the message, the caret line as code, no traceback."""
+    """A bad formula: st.error under the formula box, the caret line as code, no traceback."""
     at = start()
     at.text_input(key="formula").input("y = x^2").run()
     healthy(at)
-    assert "is not a power" in at.error[0].value
-    assert at.code[0].value == "y = x^2\n     ^"
+    assert "is not a power" in at.sidebar.error[0].value
+    assert at.sidebar.code[0].value == "y = x^2\n     ^"
     at.text_input(key="formula").input("y = x**2").run()
     healthy(at)
     assert not at.error
+
+
+@pytest.mark.parametrize("typed", ["y =", "y = sin(x) * x**", "y = x +* 2", "y = (x + 1"])
+def test_an_incomplete_formula_keeps_the_last_view(typed: str) -> None:
+    """While a formula does not parse, transcript, graph, plot and controls stay as they were."""
+    at = start()
+    before = (transcript(at), dot(at), plot(at))
+    at.text_input(key="formula").input(typed).run()
+    healthy(at)
+    assert at.sidebar.error
+    assert (transcript(at), dot(at), plot(at)) == before
+    assert at.slider(key="value_x").value == 2.0
+    assert any("last formula that worked" in c.value for c in at.sidebar.caption)
 
 
 def test_runtime_error_from_pytorch_is_a_message() -> None:
     """PyTorch refusing an operation (int to a negative power) is an error box too."""
     at = start(formula="y = x**-1", value_x="2")
     healthy(at)
-    assert "negative integer powers" in at.error[0].value
+    assert "negative integer powers" in at.sidebar.error[0].value
 
 
 def test_url_parameters_restore_the_state() -> None:
@@ -167,14 +221,59 @@ def test_state_is_written_back_to_the_url() -> None:
         "grad_x": "true",
         "dtype_x": "float",
         "plot_var": "x",
+        "preset": PRESETS[0].label,
     }
+
+
+def test_every_view_key_round_trips_through_the_url() -> None:
+    """A link with every key restores every widget, and the app writes the same link back."""
+    link = {
+        "formula": "z = x**y",
+        "preset": PRESETS[2].label,
+        "plot_var": "y",
+        "derivative": "true",
+        "projector": "true",
+        "value_x": "2.5",
+        "grad_x": "false",
+        "dtype_x": "float",
+        "min_x": "-1.0",
+        "max_x": "4.0",
+        "step_x": "0.5",
+        "value_y": "2",
+        "grad_y": "false",
+        "dtype_y": "int",
+    }
+    at = start(**link)
+    healthy(at)
+    assert not at.warning
+    slider = at.slider(key="value_x")
+    assert (slider.value, slider.min, slider.max, slider.step) == (2.5, -1.0, 4.0, 0.5)
+    assert not at.toggle(key="grad_x").value
+    assert at.segmented_control(key="dtype_y").value == "int"
+    assert at.selectbox(key="plot_var").value == "y"
+    assert at.toggle(key="derivative").value
+    assert at.toggle(key="projector").value
+    assert at.selectbox(key="preset").value == PRESETS[2].label
+    assert any("What to notice" in info.value for info in at.sidebar.info)
+    at.run()
+    assert dict(at.query_params) == link
+
+
+def test_a_link_with_a_range_that_misses_its_value_is_widened_with_a_warning() -> None:
+    """min_x/max_x that leave out value_x, or an empty range, never break the slider."""
+    at = start(formula="y = x**2", value_x="3.0", min_x="5.0", max_x="1.0")
+    healthy(at)
+    assert any("widened" in w.value for w in at.warning)
+    slider = at.slider(key="value_x")
+    assert slider.min < slider.max
+    assert slider.min <= slider.value <= slider.max
 
 
 @pytest.mark.parametrize(
     ("params", "fragment"),
     [
         ({"value_x": "nan"}, "not a number"),
-        ({"value_x": "1e400"}, "finite"),
+        ({"value_x": "1e400"}, "too large"),
         ({"value_x": "1_0"}, "not a number"),
         ({"grad_x": "maybe"}, "true or false"),
         ({"dtype_x": "complex"}, "int or float"),
@@ -282,3 +381,86 @@ def test_range_inputs_never_break_the_slider(field: str, value: float) -> None:
     slider = at.slider(key="value_x")
     assert slider.min < slider.max
     assert slider.min <= slider.value <= slider.max
+
+
+def _random_action(at: AppTest, rng: random.Random) -> None:
+    """Apply one random change to x's value, range, step, dtype or requires_grad."""
+    slider = at.slider(key="value_x")
+    is_int = at.segmented_control(key="dtype_x").value == "int"
+    kind = rng.choice(["value", "min", "max", "step", "dtype", "grad"])
+    extremes = [-1e12, 1e12, 999999999999.5, -999999999999.5, 0.0, 0.5, -2.5, 2.5]
+    if kind == "value":
+        low, high = slider.min, slider.max
+        value = rng.choice([low, high, low + (high - low) * rng.random()])
+        slider.set_value(round(value) if is_int else value)
+    elif kind in ("min", "max"):
+        value = rng.choice([*extremes, rng.uniform(-1e3, 1e3)])
+        at.number_input(key=f"{kind}_x").set_value(round(value) if is_int else value)
+    elif kind == "step":
+        value = rng.choice([1e-6, 0.1, 7.0, 1e12, rng.uniform(1e-6, 10)])
+        at.number_input(key="step_x").set_value(max(1, round(value)) if is_int else value)
+    elif kind == "dtype":
+        at.segmented_control(key="dtype_x").set_value("float" if is_int else "int")
+    elif not at.toggle(key="grad_x").disabled:
+        at.toggle(key="grad_x").set_value(not at.toggle(key="grad_x").value)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_random_value_range_step_and_dtype_changes_never_raise(seed: int) -> None:
+    """Any sequence of value, range, step and dtype changes keeps a working slider, no exception."""
+    rng = random.Random(seed)
+    start_value = ["1e12", "999999999999.5", "-1e12", "2.5", "-2.5", "0.0"][seed]
+    at = start(formula="y = x**2", value_x=start_value)
+    for _ in range(14):
+        _random_action(at, rng)
+        at.run()
+        healthy(at)
+        slider = at.slider(key="value_x")
+        assert slider.min < slider.max
+        assert slider.min <= slider.value <= slider.max
+        assert abs(slider.min) <= 1e12
+        assert abs(slider.max) <= 1e12
+
+
+def test_int_at_the_limit_keeps_its_controls() -> None:
+    """The issue's case: value_x=1e12, then int: no error box, the slider is still there."""
+    at = start(formula="y = x**2", value_x="1e12")
+    at.segmented_control(key="dtype_x").set_value("int").run()
+    healthy(at)
+    assert transcript(at).splitlines()[0] == "x: tensor(1000000000000)"
+    assert at.slider(key="value_x").max == 10**12
+
+
+@pytest.mark.parametrize(("value", "expected"), [(2.5, 3), (3.5, 4), (-2.5, -3), (2.4, 2)])
+def test_float_to_int_rounds_halves_away_from_zero(value: float, expected: int) -> None:
+    """Switching to int rounds one documented way: halves away from zero."""
+    at = start(formula="y = x**2", value_x=repr(value))
+    at.segmented_control(key="dtype_x").set_value("int").run()
+    healthy(at)
+    assert at.slider(key="value_x").value == expected
+
+
+def test_the_lesson_note_follows_the_sliders() -> None:
+    """After x moves in example 3, the note quotes the new x.grad exactly as the transcript does."""
+    at = start()
+    at.selectbox(key="preset").select(PRESETS[2].label).run()
+    at.slider(key="value_x").set_value(3.5).run()
+    healthy(at)
+    grad_line = next(line for line in transcript(at).splitlines() if line.startswith("x.grad"))
+    printed = grad_line.split(" : ")[1]
+    (note,) = [info.value for info in at.sidebar.info if "What to notice" in info.value]
+    assert printed.replace(".", "\\.").replace("(", "\\(").replace(")", "\\)") in note
+    assert "108" not in note
+
+
+@pytest.mark.parametrize(
+    ("panel", "element"), [("graph", "graphviz_chart"), ("plot", "plotly_chart")]
+)
+def test_view_link_shows_one_panel_alone(panel: str, element: str) -> None:
+    """?view=graph (or plot) draws that panel alone: no sidebar, no other chart."""
+    at = start(formula="z = x**y", value_x="3.0", value_y="4.0", view=panel)
+    healthy(at)
+    assert len(at.get(element)) == 1
+    other = "plotly_chart" if element == "graphviz_chart" else "graphviz_chart"
+    assert not at.get(other)
+    assert not at.sidebar.children

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import subprocess
 import sys
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import GOLDEN, ROOT
 
+from explorer import explore
 from explorer.__main__ import main
 
 
@@ -93,13 +95,135 @@ def test_cli_without_dot_says_how_to_install_graphviz(
         ([], "required"),
         (["x**2", "x=1.0", "x=2.0"], "given twice"),
         (["x**2", "x=1.0", "math=2.0"], "reserved"),
+        (["x**2", "x=12345678901234567"], "x is too large"),
+        (["y = x +* 2", "x=1.0"], "Two operators in a row: '+' and then '*'. (column 8)"),
+        (["1or x", "x=1.0"], "'and' and 'or' are not allowed"),
     ],
 )
 def test_cli_bad_input_exits_2_with_error_and_no_traceback(args: list[str], fragment: str) -> None:
-    """Bad input: exit status 2, 'error: ...' on stderr, never a traceback."""
+    """Bad input: exit status 2, 'error: ...' on stderr, never a traceback nor Python's warnings."""
     done = run(*args)
     assert done.returncode == 2
     assert done.stderr.startswith("error: ")
     assert fragment in done.stderr
     assert "Traceback" not in done.stderr
+    assert "Warning" not in done.stderr
     assert done.stdout == ""
+
+
+@pytest.fixture
+def renders(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[str]:
+    """Replace Graphviz with a fake that returns 12345 bytes, and work in an empty folder."""
+    calls: list[str] = []
+
+    def fake_render(dot: str, fmt: str) -> bytes:
+        calls.append(fmt)
+        return b"%" * 12345
+
+    monkeypatch.setattr("explorer.__main__.render", fake_render)
+    monkeypatch.chdir(tmp_path)
+    return calls
+
+
+@pytest.mark.parametrize(
+    ("option", "name", "message"),
+    [
+        ("--png", "nope/graph.png", "Cannot write nope/graph.png: the folder nope does not exist."),
+        (
+            "--svg",
+            "file.txt/g.svg",
+            "Cannot write file.txt/g.svg: file.txt is a file, not a folder.",
+        ),
+        ("--svg", ".", "Cannot write .: it is a folder."),
+        ("--svg", "", "The file name for --svg is empty."),
+        ("--png", "", "The file name for --png is empty."),
+        ("--svg", "old.svg", "old.svg already exists.\nUse --force to overwrite it."),
+    ],
+)
+def test_cli_checks_output_files_before_rendering(
+    renders: list[str], capsys: pytest.CaptureFixture[str], option: str, name: str, message: str
+) -> None:
+    """A file that cannot or must not be written is bad input (exit 2), found before any work."""
+    Path("file.txt").write_text("keep")
+    Path("old.svg").write_text("keep")
+    assert main(["x**2", "x=1.0", option, name]) == 2
+    out, err = capsys.readouterr()
+    assert (out, renders) == ("", [])
+    assert err.startswith(f"error: {message}")
+    assert Path("old.svg").read_text() == "keep"
+
+
+def test_cli_force_overwrites_and_says_what_it_wrote(
+    renders: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--force replaces an existing file; stderr says which file and its size; stdout is as ever."""
+    Path("g.svg").write_text("old")
+    assert main(["x**2", "x=1.0", "--svg", "g.svg", "--png", "g.png", "--force"]) == 0
+    out, err = capsys.readouterr()
+    assert err == "wrote g.svg (12.3 kB)\nwrote g.png (12.3 kB)\n"
+    assert out.startswith("x: tensor(1., requires_grad=True)")
+    assert Path("g.svg").read_bytes() == Path("g.png").read_bytes() == b"%" * 12345
+
+
+@pytest.mark.parametrize(
+    ("args", "warning"),
+    [
+        (
+            ["--png", "out.svg"],
+            "warning: out.svg will hold PNG data, but its name does not end in .png.",
+        ),
+        (
+            ["--svg", "graph"],
+            "warning: graph will hold SVG data, but its name does not end in .svg.",
+        ),
+        (["--svg", "G.SVG"], None),
+        (["--png", "g.png"], None),
+    ],
+)
+def test_cli_warns_when_the_extension_is_not_the_format(
+    renders: list[str], capsys: pytest.CaptureFixture[str], args: list[str], warning: str | None
+) -> None:
+    """The file is still written, with a warning on stderr when its name says another format."""
+    assert main(["x**2", "x=1.0", *args]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err[:-1] == ([warning] if warning else [])
+    assert err[-1] == f"wrote {args[1]} (12.3 kB)"
+
+
+def test_cli_refuses_one_file_for_both_formats(
+    renders: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--svg and --png naming the same file would overwrite one with the other."""
+    assert main(["x**2", "x=1.0", "--svg", "g", "--png", "./g"]) == 2
+    assert "both name g" in capsys.readouterr().err
+    assert renders == []
+
+
+def test_cli_notes_an_unused_input_in_the_apps_words(capsys: pytest.CaptureFixture[str]) -> None:
+    """NAME=VALUE for a name the formula does not use: a note on stderr, the same as the app's."""
+    assert main(["y = w*x", "w=2.0", "x=1.0", "b=5.0"]) == 0
+    out, err = capsys.readouterr()
+    app_notes = explore("y = w*x", {"w": 2.0, "x": 1.0, "b": 5.0}).notes
+    assert err == "note: b is not used by the formula, so no gradient reaches it: b.grad is None.\n"
+    assert err.removeprefix("note: ").rstrip("\n") in app_notes
+    assert out.splitlines()[-1] == "b.grad : None"
+
+
+@pytest.mark.parametrize(
+    ("args", "shown"),
+    [
+        (["x**2", "x=1.0", "--no-grad", "\x1b[31mred"], "\\x1b[31mred"),
+        (["x**2", "x=1.0", "--\x1b[2Jz"], "--\\x1b[2Jz"),
+        (["x**2", "x\a=1.0"], "x\\x07=1.0"),
+        (["x**2", "x=1.0", "--svg", "nope\u202e/g.svg"], "nope\\u202e/g.svg"),
+    ],
+)
+def test_cli_shows_control_characters_as_escapes(
+    args: list[str], shown: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """User text in a message cannot drive the terminal: \\x1b is printed, not ESC."""
+    with contextlib.suppress(SystemExit):
+        assert main(args) == 2
+    err = capsys.readouterr().err
+    assert shown in err
+    assert all(char.isprintable() or char == "\n" for char in err), repr(err)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import warnings
 from pathlib import Path
 
 import pytest
@@ -97,6 +98,8 @@ REJECTED = [
     ("sin()", "exactly one argument", 1),
     ("sin(x=1)", "no keyword arguments", 7),
     ("sin(*x)", "unpacking", 5),
+    ("y = *x", "nothing on its left", 5),
+    ("y = ()", "brackets ( ) are empty", 5),
     ("sin", "sin is a function", 1),
     ("x.__class__", "Attribute access", 1),
     ("(x).sin()", "Only the listed functions", 1),
@@ -110,10 +113,10 @@ REJECTED = [
     ("y[0] = x", "plain name", 1),
     ("x; y", "one formula at a time", 4),
     ("import os", "looks like y = w*x + b", 1),
-    ("2x", "2*x, not 2x", None),
+    ("2x", "write 2*x, not 2x", 2),
     ("sin(x", "never closed", 4),
     ("x)", "unmatched", 2),
-    ("y = ", "Syntax error", None),
+    ("y = ", "Nothing after '='", 4),
     ("3 + 4", "no variables", 1),
     ("", "empty", None),
     ("   ", "empty", None),
@@ -142,6 +145,56 @@ def test_rejected_forms_say_what_and_where(text: str, fragment: str, column: int
     if column is not None:
         assert error.column == column
         assert error.caret().splitlines()[1] == " " * (column - 1) + "^"
+
+
+INCOMPLETE = [
+    # what people type mid-edit: text, the message's first line (with its column)
+    ("y = x +* 2", "Two operators in a row: '+' and then '*'. (column 8)"),
+    ("y = x */ 2", "Two operators in a row: '*' and then '/'. (column 8)"),
+    ("y = x ** * 2", "Two operators in a row: '**' and then '*'. (column 10)"),
+    ("y = x***2", "Two operators in a row: '**' and then '*'. (column 8)"),
+    ("y =", "Nothing after '=': write what to compute. (column 4)"),
+    ("= x", "Nothing before '=': name the output, or leave out the '='. (column 1)"),
+    ("y = sin(x) * x**", "The formula ends with '**', which has nothing on its right. (column 15)"),
+    ("y = x +", "The formula ends with '+', which has nothing on its right. (column 7)"),
+    ("y = (x + )", "'+' has nothing on its right. (column 8)"),
+    ("y = (* x)", "'*' has nothing on its left. (column 6)"),
+    ("y = (x + 1", "Syntax error: '(' was never closed. (column 5)"),
+    ("y = 2x", "Missing * between 2 and x: write 2*x, not 2x. (column 6)"),
+    ("y = 1.5e3w + 1", "Missing * between 1.5e3 and w: write 1.5e3*w, not 1.5e3w. (column 10)"),
+    ("y = x 2", "Missing operator between x and 2. (column 7)"),
+    ("y = (x + 1) x", "Missing operator between (...) and x. (column 13)"),
+    ("y = sin x", "sin is a function: put what it takes in brackets, sin(x). (column 9)"),
+    ("y = x + 0123", "A whole number cannot start with 0: write 123, not 0123. (column 9)"),
+]
+
+
+@pytest.mark.parametrize(("text", "first_line"), INCOMPLETE)
+def test_incomplete_formulas_name_the_real_problem(text: str, first_line: str) -> None:
+    """Half-typed formulas get a message about what is missing, with the caret on the spot."""
+    with pytest.raises(FormulaError) as caught:
+        parse(text)
+    error = caught.value
+    assert str(error).splitlines()[0] == first_line
+    assert error.caret().splitlines() == [text, " " * (error.column - 1) + "^"]
+
+
+@pytest.mark.parametrize(
+    "text", ["x + -2", "x * -2", "x ** -1", "x + +2", "-x", "x - -x", "sin(-x)*-(x)", "2*(x)"]
+)
+def test_signs_after_operators_are_not_two_operators_in_a_row(text: str) -> None:
+    """A sign after an operator is a unary minus or plus, which the language accepts."""
+    parse(text)
+
+
+@pytest.mark.parametrize("text", ["1or x", "1if x else 2", "x + 1in x", "x + '\\d'", "0x1for"])
+def test_python_syntax_warnings_never_reach_the_person(text: str) -> None:
+    """Python warns about text like 1or x before parsing it; the person sees only our message."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(FormulaError):
+            parse(text)
+    assert [str(warning.message) for warning in caught] == []
 
 
 def test_syntax_errors_come_with_a_caret_line() -> None:

@@ -3,17 +3,29 @@
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 
 import streamlit as st
 
+from explorer.chart import PAGE_NODES, chart_plan
 from explorer.core import Exploration, explore
 from explorer.dot import rankdir, to_dot
 from explorer.formula import Formula, parse
 from explorer.plot import Curve, curve
 
-__all__ = ["GRAPH_FONT", "Inputs", "cached_chart", "cached_curve", "cached_explore", "cached_parse"]
+__all__ = ["Chart", "Inputs", "cached_chart", "cached_curve", "cached_explore", "cached_parse"]
 
-GRAPH_FONT = {False: 13, True: 18}  # points, normal and projector
+_COLUMN = (420.0, 420.0)  # the graph column at 1280x720 (560 px), in points
+
+
+@dataclass(frozen=True, slots=True)
+class Chart:
+    """The page's graph: its DOT, why it is not drawn (or ""), and a note on split inputs."""
+
+    dot: str
+    message: str
+    note: str
+
 
 # (name, dtype, value, requires_grad) in input order. The dtype is spelled out because 3 and 3.0
 # hash alike in Python, yet they are different tensors.
@@ -44,9 +56,14 @@ def cached_parse(formula: str) -> Formula:
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
-def cached_chart(formula: str, inputs: Inputs, *, projector: bool) -> tuple[str, str]:
-    """Return the page's DOT (no legend: the page draws one) and its direction, LR or TB."""
+def cached_chart(formula: str, inputs: Inputs, *, font: int) -> Chart:
+    """Return the page's DOT (no legend: the page draws one) and what the page should say of it.
+
+    The direction is chosen for the graph's column, which is about as tall as it is wide; past
+    PAGE_NODES boxes the browser would freeze, so the DOT is a message instead.
+    """
     graph = cached_explore(formula, inputs).graph
-    direction = rankdir(graph)
-    dot = to_dot(graph, legend=False, font_size=GRAPH_FONT[projector], direction=direction)
-    return dot, direction
+    direction = rankdir(graph, page=_COLUMN)
+    dot = to_dot(graph, legend=False, font_size=font, direction=direction, max_nodes=PAGE_NODES)
+    plan = chart_plan(graph, PAGE_NODES)
+    return Chart(dot, plan.message, plan.note)

@@ -8,13 +8,14 @@ from __future__ import annotations
 import functools
 import re
 import shutil
-from collections.abc import Callable
 
 import streamlit as st
 
+from explorer import export
 from explorer.core import Exploration
-from explorer.dot import GRAD_COLOR, GRADIENT_CAPTION, LEGEND, STYLES, render
-from explorer.errors import ExplorerError
+from explorer.dot import GRAD_COLOR, GRADIENT_CAPTION, LEGEND, STYLES
+from explorer.errors import ExplorerError, RenderError
+from explorer.ui.cache import Chart
 
 __all__ = ["code_panel", "error_panel", "graph_panel", "notes_panel", "plain", "transcript_panel"]
 
@@ -36,9 +37,10 @@ def error_panel(error: ExplorerError, *, where: str = "") -> None:
 
 
 def transcript_panel(ex: Exploration) -> None:
-    """Show PyTorch's printed lines, exactly."""
-    st.subheader("PyTorch prints", anchor=False)
-    st.code(ex.transcript, language=None)
+    """Show PyTorch's printed lines, exactly; long lines wrap rather than being cut off."""
+    with st.container(key="transcript"):
+        st.subheader("PyTorch prints", anchor=False)
+        st.code(ex.transcript, language=None, wrap_lines=True)
 
 
 def notes_panel(ex: Exploration) -> None:
@@ -48,17 +50,38 @@ def notes_panel(ex: Exploration) -> None:
         box(plain(note), icon=":material/lightbulb:")
 
 
-def _export(dot: str, fmt: str) -> Callable[[], bytes]:
-    """Return a callable that renders only when the button is pressed, off the rerun path."""
-    return lambda: render(dot, fmt)
+def graph_panel(ex: Exploration, chart: Chart, height: int) -> None:
+    """Show the graph, laid out in the browser, with the legend and DOT/SVG/PNG downloads.
 
-
-def graph_panel(ex: Exploration, chart: str) -> None:
-    """Show the chart's DOT, laid out in the browser, with the legend and DOT/SVG/PNG downloads."""
+    A graph too large for the browser to lay out quickly is replaced by the reason (the
+    downloads still draw it whole).
+    """
     st.subheader("Computation graph", anchor=False)
-    # Natural size, shrunk only when wider than the page: text stays as large as it can be.
-    st.graphviz_chart(chart)
-    st.html(_LEGEND_HTML)
+    if chart.message:
+        st.info(plain(chart.message), icon=":material/account_tree:")
+    else:
+        with st.container(key="graph"):
+            # Stretched to the column and given a height, the SVG scales to fill that box.
+            st.graphviz_chart(chart.dot, width="stretch", height=height)
+        st.html(_LEGEND_HTML)
+    if chart.note:
+        st.caption(plain(chart.note))
+    _download_row(ex)
+
+
+# Session key: (format, hash of the DOT, message) of the last SVG/PNG that could not be made.
+_EXPORT_PROBLEM = "_graph_export_problem"
+
+
+def _download_row(ex: Exploration) -> None:
+    """Offer the graph as DOT, SVG and PNG, and say in words why an SVG or PNG failed.
+
+    SVG and PNG are drawn only when asked for (a deferred download, off the rerun path), by
+    export.render: bounded in time and in concurrent renders, and cached. Streamlit answers a
+    download whose callable raises with a generic "Failed to generate file" that vanishes after
+    5 s, so the click also reruns the page through _check_export, which shares that same render
+    and keeps the reason, shown here until the DOT changes or an export succeeds.
+    """
     has_dot = _has_dot()
     row = st.container(horizontal=True, key="graph_downloads")
     row.download_button(
@@ -73,13 +96,20 @@ def graph_panel(ex: Exploration, chart: str) -> None:
     for fmt, mime in (("svg", "image/svg+xml"), ("png", "image/png")):
         row.download_button(
             fmt.upper(),
-            _export(ex.dot, fmt),
+            functools.partial(export.render, ex.dot, fmt),
             f"autograd-graph.{fmt}",
             mime,
             key=f"download_{fmt}",
-            on_click="ignore",
+            on_click=_check_export,
+            args=(ex.dot, fmt),
             disabled=not has_dot,
             icon=":material/download:",
+        )
+    problem = st.session_state.get(_EXPORT_PROBLEM)
+    if problem is not None and problem[1] == hash(ex.dot):
+        st.warning(
+            plain(f"The {problem[0].upper()} could not be made. {problem[2]}"),
+            icon=":material/error:",
         )
     if not has_dot:
         st.caption(
@@ -88,10 +118,21 @@ def graph_panel(ex: Exploration, chart: str) -> None:
         )
 
 
+def _check_export(dot: str, fmt: str) -> None:
+    """Share the render the download just started, and keep its failure to show in words."""
+    try:
+        export.render(dot, fmt)
+    except RenderError as error:
+        st.session_state[_EXPORT_PROBLEM] = (fmt, hash(dot), error.message)
+    else:
+        st.session_state.pop(_EXPORT_PROBLEM, None)
+
+
 def code_panel(ex: Exploration) -> None:
     """Show the equivalent script (with the copy button of st.code) and a .py download."""
-    st.subheader("Equivalent PyTorch code", anchor=False)
-    st.code(ex.code, language="python")
+    with st.container(key="code"):  # the tutorial's screenshots find the panel by this key
+        st.subheader("Equivalent PyTorch code", anchor=False)
+        st.code(ex.code, language="python")
     st.download_button(
         "Download .py",
         ex.code,

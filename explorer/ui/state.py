@@ -1,9 +1,10 @@
-"""Keep the page's state: each variable's settings, presets, and the shareable URL.
+"""Keep the page's state: each variable's settings, presets, the last good formula, and the URL.
 
-Widgets are addressed by key (``value_x``, ``grad_x``, ``dtype_x``...). Streamlit forgets a widget's
-state when the widget is not drawn in a run, so each variable's settings also live in a plain store
-(``_settings``) that callbacks update: a variable keeps its value when the formula changes.
-URL parameters are untrusted text and go through the same strict parsing as the CLI.
+Widgets are addressed by key (``value_x``, ``grad_x``, ``dtype_x``, ``min_x``...). Streamlit forgets
+a widget's state when the widget is not drawn in a run, so each variable's settings also live in a
+plain store (``_settings``) that callbacks update: a variable keeps its value when the formula
+changes. URL parameters are untrusted text and go through the same strict parsing as the CLI, and
+every derived bound is clamped to the limits, so no link can give a slider an empty range.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import streamlit as st
 from explorer.errors import ExplorerError
 from explorer.formula import MAX_CHARS, name_problem
 from explorer.presets import PRESETS, by_label
-from explorer.values import MAX_MAGNITUDE, NAME, parse_number
+from explorer.values import MAX_MAGNITUDE, NAME, parse_number, to_int
 
 __all__ = [
     "FIELDS",
@@ -27,18 +28,23 @@ __all__ = [
     "default_step",
     "init_state",
     "input_order",
+    "last_good",
     "on_dtype",
     "on_formula",
     "on_range",
     "remember",
-    "sync_url",
+    "remember_good",
+    "url_params",
     "variable_settings",
 ]
 
 FIELDS = ("value", "grad", "dtype", "min", "max", "step")
-_URL_KEY = re.compile(rf"(value|grad|dtype)_({NAME.pattern})", re.ASCII)
+_URL_KEY = re.compile(rf"(value|grad|dtype|min|max|step)_({NAME.pattern})", re.ASCII)
 _BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
+_PAGE_FLAGS = ("derivative", "projector")  # page switches kept in the URL only when on
 DEFAULT_PRESET = PRESETS[0]
+EMBED_PANELS = ("graph", "plot", "transcript")
+LIMIT = MAX_MAGNITUDE
 
 
 def default_step(*, is_int: bool) -> int | float:
@@ -46,17 +52,21 @@ def default_step(*, is_int: bool) -> int | float:
     return 1 if is_int else 0.1
 
 
+def _clamp(value: float) -> float:
+    return max(-LIMIT, min(LIMIT, value))
+
+
 def _defaults(value: int | float, grad: bool | None = None) -> dict[str, Any]:
     """Return settings for a value: float or int, a range that holds it, grad on for floats."""
     is_int = isinstance(value, int)
-    low = min(-5, math.floor(value) - 1)
-    high = max(5, math.ceil(value) + 1)
+    low = _clamp(min(-5, math.floor(value) - 1))
+    high = _clamp(max(5, math.ceil(value) + 1))
     return {
         "value": value,
         "grad": (not is_int) if grad is None else grad,
         "dtype": "int" if is_int else "float",
-        "min": low if is_int else float(low),
-        "max": high if is_int else float(high),
+        "min": int(low) if is_int else float(low),
+        "max": int(high) if is_int else float(high),
         "step": default_step(is_int=is_int),
     }
 
@@ -103,6 +113,16 @@ def input_order(variables: Iterable[str]) -> list[str]:
     return [name for name in order if name in variables]
 
 
+def remember_good(text: str) -> None:
+    """Keep the last formula that gave a full view, to show while the next one is being typed."""
+    st.session_state["_good"] = text
+
+
+def last_good() -> str | None:
+    """Return the last formula that gave a full view, if any."""
+    return st.session_state.get("_good")
+
+
 def remember(name: str) -> None:
     """Callback: copy a variable's widget values into the store."""
     settings = variable_settings(name)
@@ -121,12 +141,14 @@ def on_dtype(name: str) -> None:
     remember(name)
     settings = _store()[name]
     if settings["dtype"] == "int":
-        value = round(settings["value"])
-        new = _defaults(value, grad=False)
-        new["min"], new["max"] = math.floor(settings["min"]), math.ceil(settings["max"])
+        new = _defaults(to_int(settings["value"]), grad=False)
+        low, high = math.floor(_clamp(settings["min"])), math.ceil(_clamp(settings["max"]))
     else:
         new = _defaults(float(settings["value"]))
-        new["min"], new["max"] = float(settings["min"]), float(settings["max"])
+        low, high = float(settings["min"]), float(settings["max"])
+    # Keep the range the person chose when it still holds the value and one step.
+    if low <= new["value"] <= high and low < high:
+        new["min"], new["max"] = low, high
     _write(name, new)
 
 
@@ -134,19 +156,22 @@ def on_range(name: str) -> None:
     """Callback: accept a new slider range and step, keeping the value inside the range."""
     remember(name)
     settings = _store()[name]
+    _write(name, _fit_range(settings))
+
+
+def _fit_range(settings: dict[str, Any]) -> dict[str, Any]:
+    """Return settings whose range is inside the limits, non-empty, and holds the value."""
     cast = int if settings["dtype"] == "int" else float
     low, high = (cast(_clamp(settings[end])) for end in ("min", "max"))
     step = cast(settings["step"]) if settings["step"] > 0 else default_step(is_int=cast is int)
-    step = min(step, cast(MAX_MAGNITUDE))
+    step = min(step, cast(LIMIT))
     if high <= low:
         # An empty range would break the slider: keep the width of one step, inside the limits.
-        high, low = (low + step, low) if low + step <= MAX_MAGNITUDE else (high, high - step)
+        high = min(low + step, cast(LIMIT))
+        if high <= low:  # low is at the upper limit: open the range downwards instead
+            low = max(high - step, cast(-LIMIT))
     value = min(max(settings["value"], low), high)
-    _write(name, {**settings, "min": low, "max": high, "step": step, "value": cast(value)})
-
-
-def _clamp(value: float) -> float:
-    return max(-MAX_MAGNITUDE, min(MAX_MAGNITUDE, value))
+    return {**settings, "min": low, "max": high, "step": step, "value": cast(value)}
 
 
 def apply_preset() -> None:
@@ -212,14 +237,42 @@ def _seed_from_url(params: Mapping[str, str | None]) -> list[str]:
             st.session_state["plot_var"] = plot_var
         else:
             errors.append("plot_var in the link is not a variable name; it was ignored.")
-    projector = params.get("projector")
-    if projector is not None:
-        st.session_state["projector"] = _BOOLEANS.get(projector.lower(), False)
+    for flag in _PAGE_FLAGS:
+        raw = params.get(flag)
+        if raw is not None:
+            value = _BOOLEANS.get(raw.lower())
+            if value is None:
+                errors.append(f"{flag} must be true or false; it was ignored.")
+            st.session_state[flag] = bool(value)
+    errors += _preset_from_url(params.get("preset"), formula)
+    errors += _embed_from_url(params.get("view"))
     return errors
 
 
+def _embed_from_url(panel: str | None) -> list[str]:
+    """Remember ``view=graph|plot|transcript``: the page then shows that panel alone."""
+    if panel is None:
+        return []
+    if panel not in EMBED_PANELS:
+        return [f"view must be one of {', '.join(EMBED_PANELS)}; the whole page is shown."]
+    st.session_state["embed"] = panel
+    return []
+
+
+def _preset_from_url(label: str | None, formula: str) -> list[str]:
+    """Show a preset's lesson only when the link's formula is still that preset's formula."""
+    if label is None:
+        return []
+    preset = by_label(label)
+    if preset is None:
+        return ["preset in the link is not one of the examples; it was ignored."]
+    if preset.formula == formula:
+        st.session_state["preset"] = preset.label
+    return []
+
+
 def _settings_from_url(name: str, fields: Mapping[str, str]) -> tuple[dict[str, Any], list[str]]:
-    """Read value_NAME, grad_NAME and dtype_NAME strictly; a bad one falls back with a message."""
+    """Read a variable's fields strictly; a bad one falls back to its default with a message."""
     errors = []
     value: int | float = 1.0
     if "value" in fields:
@@ -245,17 +298,53 @@ def _settings_from_url(name: str, fields: Mapping[str, str]) -> tuple[dict[str, 
         elif grad and isinstance(value, int):
             errors.append(f"{name} is an integer, which cannot require grad; grad_{name} is off.")
             grad = False
-    return _defaults(value, grad), errors
+    settings = _defaults(value, grad)
+    errors += _range_from_url(name, fields, settings)
+    return settings, errors
 
 
-def sync_url(formula: str, names: Iterable[str], extras: Mapping[str, str]) -> None:
-    """Write the current view into the URL (only when it changed, to spare the browser history)."""
-    wanted = {"formula": formula}
+def _range_from_url(name: str, fields: Mapping[str, str], settings: dict[str, Any]) -> list[str]:
+    """Apply min_, max_ and step_ from a link to ``settings``; say why any was not used."""
+    errors = []
+    wanted = dict(settings)
+    for field in ("min", "max", "step"):
+        if field not in fields:
+            continue
+        try:
+            number = parse_number(fields[field], f"{field}_{name}")
+        except ExplorerError as error:
+            errors.append(f"{error.message} The default was used.")
+            continue
+        if field == "step" and number <= 0:
+            errors.append(f"step_{name} must be more than 0; the default was used.")
+            continue
+        wanted[field] = number
+    if wanted == settings:
+        return errors
+    if not wanted["min"] < wanted["max"] or not wanted["min"] <= settings["value"] <= wanted["max"]:
+        errors.append(f"The range of {name} in the link does not hold its value; it was widened.")
+        wanted["min"] = min(wanted["min"], settings["value"])
+        wanted["max"] = max(wanted["max"], settings["value"])
+    settings.update(_fit_range(wanted))
+    return errors
+
+
+def url_params(formula: str, names: Iterable[str], page: Mapping[str, str]) -> dict[str, str]:
+    """Return the query parameters that restore this view: formula, page settings, each input.
+
+    A variable's range and step are written only when they differ from the defaults for its
+    value, since opening the link computes those same defaults.
+    """
+    wanted = {"formula": formula, **page}
     for name in names:
         settings = _store()[name]
         wanted[f"value_{name}"] = repr(settings["value"])
         wanted[f"grad_{name}"] = "true" if settings["grad"] else "false"
         wanted[f"dtype_{name}"] = settings["dtype"]
-    wanted.update(extras)
-    if st.query_params.to_dict() != wanted:
-        st.query_params.from_dict(wanted)
+        defaults = _defaults(settings["value"])
+        for field in ("min", "max", "step"):
+            if settings[field] != defaults[field] or type(settings[field]) is not type(
+                defaults[field]
+            ):
+                wanted[f"{field}_{name}"] = repr(settings[field])
+    return wanted

@@ -1,0 +1,126 @@
+"""The sidebar: the formula box, the examples and their lesson, one set of controls per input.
+
+Everything a person changes lives here, so the main area can give the whole screen to what
+PyTorch shows. Widgets are addressed by key and change state through the callbacks in state.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from urllib.parse import urlencode
+
+import streamlit as st
+
+from explorer.errors import ExplorerError
+from explorer.formula import MAX_CHARS
+from explorer.presets import PRESETS
+from explorer.ui import state
+from explorer.ui.panels import error_panel, plain
+from explorer.values import MAX_MAGNITUDE
+
+__all__ = ["controls", "formula_box", "link_and_projector", "notice", "title"]
+
+
+def title() -> None:
+    """Draw the app's name and one line on what it does."""
+    st.markdown(
+        "**Autograd Explorer**",
+        help="Type a formula, move the sliders, and watch PyTorch compute the gradients.",
+    )
+
+
+def formula_box(error: ExplorerError | None) -> None:
+    """Draw the formula box, the problem with it (if any), and the examples."""
+    st.text_input(
+        "Formula",
+        key="formula",
+        live=True,
+        on_change=state.on_formula,
+        placeholder="y = w*x + b",
+        help=(
+            "Numbers, variables, + - * / **, ( ), pi, e and functions such as sin(x), exp(x), "
+            f"sigmoid(x), relu(x). At most {MAX_CHARS} characters."
+        ),
+    )
+    if error is not None:
+        with st.container(key="formula_error"):
+            error_panel(error)
+    st.session_state.setdefault("preset", None)
+    st.selectbox(
+        "Examples",
+        [preset.label for preset in PRESETS],
+        key="preset",
+        placeholder="Pick an example",
+        on_change=state.apply_preset,
+    )
+
+
+def notice(text: str | None) -> None:
+    """Show the chosen example's lesson, if any."""
+    if text:
+        st.info(plain(text), icon=":material/visibility:")
+
+
+def controls(names: Sequence[str]) -> None:
+    """Draw a slider, a requires_grad switch and an int/float choice per variable."""
+    for name in names:
+        settings = state.variable_settings(name)
+        is_int = settings["dtype"] == "int"
+        with st.container(border=True, key=f"input_{name}"):
+            st.slider(
+                plain(name),
+                min_value=settings["min"],
+                max_value=settings["max"],
+                step=settings["step"],
+                key=f"value_{name}",
+                on_change=state.remember,
+                args=(name,),
+            )
+            row = st.container(horizontal=True, vertical_alignment="center", gap="small")
+            row.toggle(
+                "requires_grad",
+                width="content",
+                key=f"grad_{name}",
+                on_change=state.remember,
+                args=(name,),
+                disabled=is_int,
+                help="Integer tensors cannot require gradients." if is_int else None,
+            )
+            row.segmented_control(
+                "dtype",
+                ["float", "int"],
+                key=f"dtype_{name}",
+                required=True,
+                on_change=state.on_dtype,
+                args=(name,),
+                label_visibility="collapsed",
+            )
+            with st.expander(plain(f"Range of {name}")):
+                _range_inputs(name, is_int)
+
+
+def _range_inputs(name: str, is_int: bool) -> None:
+    step = state.default_step(is_int=is_int)
+    limit = int(MAX_MAGNITUDE) if is_int else MAX_MAGNITUDE
+    bounds = {"min": -limit, "max": limit, "step": 1 if is_int else 1e-6}
+    for field, label in (("min", "from"), ("max", "to"), ("step", "step")):
+        st.number_input(
+            label,
+            min_value=bounds["step"] if field == "step" else bounds["min"],
+            max_value=bounds["max"],
+            key=f"{field}_{name}",
+            step=step,
+            format=None if is_int else "%g",
+            on_change=state.on_range,
+            args=(name,),
+        )
+
+
+def link_and_projector(params: dict[str, str]) -> None:
+    """Draw the projector switch and a "Copy link" popover holding the link to this view."""
+    row = st.container(horizontal=True, vertical_alignment="center")
+    row.toggle("Projector", key="projector", help="Larger text and graph for a class")
+    with row.popover("Copy link", icon=":material/link:"):
+        base = st.context.url or ""
+        st.caption("This link opens exactly this view (copy button at the right):")
+        st.code(f"{base}?{urlencode(params)}", language=None, wrap_lines=True)
