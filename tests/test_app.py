@@ -464,3 +464,62 @@ def test_view_link_shows_one_panel_alone(panel: str, element: str) -> None:
     other = "plotly_chart" if element == "graphviz_chart" else "graphviz_chart"
     assert not at.get(other)
     assert not at.sidebar.children
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        {"value_x": "3", "dtype_x": "int", "step_x": "0.5"},
+        {"value_x": "2", "step_x": "0.9"},
+        {"value_x": "2.0", "step_x": "1e-320"},
+    ],
+)
+def test_a_fractional_or_tiny_step_in_a_link_still_gives_a_slider(link: dict[str, str]) -> None:
+    """An int input's step is whole and at least 1; a float's at least 1e-6."""
+    at = start(formula="y = x**2", **link)
+    healthy(at)
+    slider = at.slider(key="value_x")
+    assert slider.step >= (1 if isinstance(slider.value, int) else 1e-6)
+
+
+def test_a_tiny_value_survives_other_changes() -> None:
+    """1e-10 is not rounded to 0 when another control of x changes."""
+    at = start(formula="y = log(x)", value_x="1e-10")
+    at.toggle(key="grad_x").set_value(False).run()
+    healthy(at)
+    assert transcript(at).splitlines()[0] == "x: tensor(1.0000e-10)"
+
+
+def test_switching_to_int_while_typing_keeps_the_controls() -> None:
+    """A broken formula, then an input switched to int: the page and the controls stay."""
+    at = start(formula="y = x**-1", value_x="2.0")
+    at.text_input(key="formula").input("y = x**-1 +").run()
+    at.segmented_control(key="dtype_x").set_value("int").run()
+    healthy(at)
+    assert at.segmented_control(key="dtype_x").value == "int"
+    assert "y: tensor(0.5000, grad_fn=<PowBackward0>)" in transcript(at)
+
+
+def test_a_link_with_only_a_preset_opens_that_preset_with_its_switches() -> None:
+    """?preset=...&projector=true opens the preset, with projector mode on."""
+    at = start(preset=PRESETS[2].label, projector="true")
+    healthy(at)
+    assert transcript(at) == (GOLDEN / "seed_example3.txt").read_text()
+    assert at.toggle(key="projector").value
+
+
+def test_the_url_while_typing_restores_the_view_shown() -> None:
+    """While the box has an error, the URL names the formula that the page still shows."""
+    at = start()
+    at.slider(key="value_x").set_value(2.5).run()
+    at.text_input(key="formula").input("y = x**2 +").run()
+    assert at.query_params["formula"] == "y = x**2 + 1"
+    assert at.query_params["value_x"] == "2.5"
+
+
+def test_a_link_names_an_input_the_formula_does_not_use() -> None:
+    """value_w for a formula without w: a note in the link's warnings, and w gets no controls."""
+    at = start(formula="y = x**2", value_x="2.0", value_w="3.0")
+    healthy(at)
+    assert any("w is not used by the formula" in w.value for w in at.warning)
+    assert not [s for s in at.slider if s.key == "value_w"]

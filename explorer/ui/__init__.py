@@ -66,7 +66,8 @@ def main() -> None:
         sidebar.controls(names)
         # After the controls: the lesson is read once, the first slider is used all the time.
         sidebar.notice(_notice(text, view))
-        params = _url(text, names)
+        # A link must restore what the page shows: while the box has an error, that is the view.
+        params = _url(text if error is None or view is None else view.text, names)
         sidebar.link_and_projector(params)
     # The first run leaves the URL as it came: the link already restores this view, and a write
     # before the history fix has loaded would add a Back step.
@@ -79,27 +80,34 @@ def _explore(text: str) -> tuple[ExplorerError | None, list[str], _View | None]:
     try:
         names = state.input_order(cached_parse(text).variables)
     except ExplorerError as error:
-        view = _last_view()
-        return error, view.names if view else [], view
+        names, view = _last_view()
+        return error, names, view
     inputs = state.current_inputs(names)
     try:
         ex = cached_explore(text, inputs)
     except ExplorerError as error:
-        return error, names, _last_view()
-    state.remember_good(text)
+        return error, names, _last_view()[1]
+    state.remember_good(text, inputs)
     return None, names, _View(text, inputs, ex)
 
 
-def _last_view() -> _View | None:
-    """Return the view of the last formula that worked, with the inputs' current settings."""
-    text = state.last_good()
-    if text is None:
-        return None
-    try:
-        inputs = state.current_inputs(state.input_order(cached_parse(text).variables))
-        return _View(text, inputs, cached_explore(text, inputs))
-    except ExplorerError:
-        return None
+def _last_view() -> tuple[list[str], _View | None]:
+    """Return the last formula that worked: its inputs' names, and its view.
+
+    The view uses the inputs' current settings; if the formula fails on those (an input just
+    switched to int, say), it is shown with the inputs it last worked with.
+    """
+    good = state.last_good()
+    if good is None:
+        return [], None
+    text, then = good
+    names = state.input_order(cached_parse(text).variables)
+    for inputs in (state.current_inputs(names), then):
+        try:
+            return names, _View(text, inputs, cached_explore(text, inputs))
+        except ExplorerError:
+            continue
+    return names, None
 
 
 def _main_area(view: _View, size: Sizes) -> None:

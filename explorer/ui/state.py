@@ -17,8 +17,8 @@ from typing import Any
 import streamlit as st
 
 from explorer.errors import ExplorerError
-from explorer.formula import MAX_CHARS, name_problem
-from explorer.presets import PRESETS, by_label
+from explorer.formula import MAX_CHARS, name_problem, parse
+from explorer.presets import PRESETS, Preset, by_label
 from explorer.values import MAX_MAGNITUDE, NAME, parse_number, to_int
 
 __all__ = [
@@ -45,6 +45,7 @@ _PAGE_FLAGS = ("derivative", "projector")  # page switches kept in the URL only 
 DEFAULT_PRESET = PRESETS[0]
 EMBED_PANELS = ("graph", "plot", "transcript")
 LIMIT = MAX_MAGNITUDE
+MIN_STEP = 1e-6  # the smallest float step the range box offers
 
 
 def default_step(*, is_int: bool) -> int | float:
@@ -113,13 +114,13 @@ def input_order(variables: Iterable[str]) -> list[str]:
     return [name for name in order if name in variables]
 
 
-def remember_good(text: str) -> None:
-    """Keep the last formula that gave a full view, to show while the next one is being typed."""
-    st.session_state["_good"] = text
+def remember_good(text: str, inputs: tuple[tuple[str, str, int | float, bool], ...]) -> None:
+    """Keep the last formula that gave a full view and its inputs, to show while typing."""
+    st.session_state["_good"] = (text, inputs)
 
 
-def last_good() -> str | None:
-    """Return the last formula that gave a full view, if any."""
+def last_good() -> tuple[str, tuple[tuple[str, str, int | float, bool], ...]] | None:
+    """Return the last formula that gave a full view, with the inputs it had then."""
     return st.session_state.get("_good")
 
 
@@ -132,7 +133,9 @@ def remember(name: str) -> None:
             settings[field] = st.session_state[key]
     if isinstance(settings["value"], float):
         # A float slider reports 0.30000000000000004; the transcript and URL should say 0.3.
-        settings["value"] = round(settings["value"], 9)
+        # 15 significant digits clean that without moving 1e-10 to 0, and the range still holds.
+        value = float(f"{settings['value']:.15g}")
+        settings["value"] = min(max(value, settings["min"]), settings["max"])
     st.session_state["_url_errors"] = []
 
 
@@ -159,12 +162,20 @@ def on_range(name: str) -> None:
     _write(name, _fit_range(settings))
 
 
+def _step(step: float, *, is_int: bool) -> int | float:
+    """Return a usable slider step: whole and at least 1 for ints, at least MIN_STEP for floats."""
+    if not step > 0:
+        return default_step(is_int=is_int)
+    if is_int:
+        return int(min(max(1, math.ceil(step)), LIMIT))
+    return float(min(max(step, MIN_STEP), LIMIT))
+
+
 def _fit_range(settings: dict[str, Any]) -> dict[str, Any]:
     """Return settings whose range is inside the limits, non-empty, and holds the value."""
     cast = int if settings["dtype"] == "int" else float
     low, high = (cast(_clamp(settings[end])) for end in ("min", "max"))
-    step = cast(settings["step"]) if settings["step"] > 0 else default_step(is_int=cast is int)
-    step = min(step, cast(LIMIT))
+    step = _step(settings["step"], is_int=cast is int)
     if high <= low:
         # An empty range would break the slider: keep the width of one step, inside the limits.
         high = min(low + step, cast(LIMIT))
@@ -209,11 +220,27 @@ def init_state() -> None:
         return
     st.session_state["_seeded"] = True
     params = st.query_params.to_dict()
-    if "formula" not in params:
+    if not params:
         st.session_state["preset"] = DEFAULT_PRESET.label
         apply_preset()
         return
+    if "formula" not in params:
+        # A link with a preset (or only switches) opens that preset, then applies the rest.
+        preset = by_label(params.get("preset") or "") or DEFAULT_PRESET
+        params = {**_preset_params(preset), **params}
     st.session_state["_url_errors"] = _seed_from_url(params)
+
+
+def _preset_params(preset: Preset) -> dict[str, str]:
+    """Return the link parameters of a preset as first loaded."""
+    params = {"formula": preset.formula, "preset": preset.label}
+    for name, value in preset.values.items():
+        settings = _defaults(value, preset.requires_grad.get(name))
+        params[f"value_{name}"] = repr(value)
+        params[f"grad_{name}"] = "true" if settings["grad"] else "false"
+        params[f"dtype_{name}"] = settings["dtype"]
+    params["plot_var"] = preset.plot_var or next(iter(preset.values))
+    return params
 
 
 def _seed_from_url(params: Mapping[str, str | None]) -> list[str]:
@@ -226,6 +253,13 @@ def _seed_from_url(params: Mapping[str, str | None]) -> list[str]:
     for key, raw in params.items():
         if match := _URL_KEY.fullmatch(key):
             found.setdefault(match[2], {})[match[1]] = raw or ""
+    try:
+        used = set(parse(st.session_state["formula"]).variables)
+    except ExplorerError:
+        used = set(found)  # the formula box will say what is wrong with it
+    for name in [name for name in found if name not in used]:
+        errors.append(f"{name} is not used by the formula; its settings were ignored.")
+        del found[name]
     st.session_state["_order"] = list(found)
     for name, fields in found.items():
         settings, problems = _settings_from_url(name, fields)
