@@ -12,7 +12,7 @@ from __future__ import annotations
 import bisect
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import plotly.io
@@ -20,7 +20,17 @@ import plotly.io
 from explorer.evaluate import evaluate_many
 from explorer.formula import Formula
 
-__all__ = ["FRAME_STRIDE", "POINTS", "Curve", "curve", "figure", "readout", "to_html"]
+__all__ = [
+    "FRAME_STRIDE",
+    "POINTS",
+    "Curve",
+    "curve",
+    "figure",
+    "grid",
+    "readout",
+    "to_html",
+    "with_point",
+]
 
 POINTS = 241  # odd, so a symmetric range has its middle as a point; also caps integer points
 FRAME_STRIDE = 2  # every other point is a frame: 121 frames, ~4 px apart on a 500 px slider
@@ -47,22 +57,19 @@ class Curve:
         return dict(self.slope_holes if slope else self.y_holes).get(i, "nan")
 
 
-def _finite(values: Sequence[float]) -> tuple[float | None, ...]:
-    return tuple(v if math.isfinite(v) else None for v in values)
+def _finite(values: Sequence[float | None]) -> tuple[float | None, ...]:
+    return tuple(v if v is not None and math.isfinite(v) else None for v in values)
 
 
 def _holes(values: Sequence[float]) -> tuple[tuple[int, str], ...]:
     return tuple((i, str(v)) for i, v in enumerate(values) if not math.isfinite(v))
 
 
-def _grid(low: float, high: float, here: float) -> list[float]:
-    """Return POINTS evenly spaced values, plus ``here`` so the scrubber can start exactly on it."""
+def _grid(low: float, high: float) -> list[float]:
+    """Return POINTS evenly spaced values from low to high."""
     xs = [low + (high - low) * i / (POINTS - 1) for i in range(POINTS)]
     # Rounding leaves 1.4e-17 where 0 was meant (on [-0.1, 0.2]): a student expects x = 0 there.
-    xs = [0.0 if abs(x) <= 1e-9 * (high - low) else x for x in xs]
-    if low <= here <= high and here not in xs:
-        bisect.insort(xs, here)
-    return xs
+    return [0.0 if abs(x) <= 1e-9 * (high - low) else x for x in xs]
 
 
 def curve(
@@ -74,15 +81,37 @@ def curve(
     *,
     differentiate: bool = True,
 ) -> Curve:
-    """Compute the output over [low, high] for ``variable``, the others held at their values."""
+    """Compute the output over [low, high] for ``variable``, the others held at their values.
+
+    The variable's own value is one of the points, so the scrubber can start exactly on it. The
+    grid itself does not depend on that value (see ``grid`` and ``with_point``), which lets a
+    front end cache it while that one input moves.
+    """
     here = values[variable]
-    discrete = isinstance(here, int)
+    base = grid(formula, values, variable, low, high, differentiate=differentiate)
+    if base.discrete or here in base.xs or not low <= here <= high:
+        return replace(base, here=base.xs.index(here) if here in base.xs else None)
+    ys, slopes = evaluate_many(formula, values, variable, [here], differentiate=differentiate)
+    return with_point(base, here, ys[0], None if slopes is None else slopes[0])
+
+
+def grid(
+    formula: Formula,
+    values: Mapping[str, int | float],
+    variable: str,
+    low: float,
+    high: float,
+    *,
+    differentiate: bool = True,
+) -> Curve:
+    """Compute the output on evenly spaced points of [low, high] (whole numbers for an int)."""
+    discrete = isinstance(values[variable], int)
     if discrete:
         start, stop = math.ceil(low), math.floor(high)
         step = max(1, (stop - start) // (POINTS - 1))
         xs: list[float] = list(range(start, stop + 1, step))
     else:
-        xs = _grid(low, high, here)
+        xs = _grid(low, high)
     ys, slopes = evaluate_many(formula, values, variable, xs, differentiate=differentiate)
     return Curve(
         variable,
@@ -91,9 +120,39 @@ def curve(
         _finite(ys),
         None if slopes is None else _finite(slopes),
         discrete,
-        xs.index(here) if here in xs else None,
+        None,
         _holes(ys),
         _holes(slopes or []),
+    )
+
+
+def with_point(base: Curve, x: float, y: float, slope: float | None) -> Curve:
+    """Return ``base`` with the point (x, y) and its slope added in order, marked as ``here``.
+
+    A front end passes the value and gradient of the exploration itself, so the scrubber starts
+    on exactly the numbers the transcript prints.
+    """
+    if x in base.xs:
+        return replace(base, here=base.xs.index(x))
+    at = bisect.bisect(base.xs, x)
+
+    def insert(items: tuple, item: object) -> tuple:
+        return (*items[:at], item, *items[at:])
+
+    def shift(holes: tuple[tuple[int, str], ...], value: float | None) -> tuple:
+        moved = tuple((i + (i >= at), kind) for i, kind in holes)
+        if value is not None and not math.isfinite(value):
+            moved = tuple(sorted((*moved, (at, str(value)))))
+        return moved
+
+    return replace(
+        base,
+        xs=insert(base.xs, float(x)),
+        ys=insert(base.ys, _finite([y])[0]),
+        slopes=None if base.slopes is None else insert(base.slopes, _finite([slope])[0]),
+        here=at,
+        y_holes=shift(base.y_holes, y),
+        slope_holes=shift(base.slope_holes, slope) if base.slopes is not None else (),
     )
 
 

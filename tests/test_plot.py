@@ -17,7 +17,7 @@ from live import chromium, require_browser
 
 from explorer.core import explore
 from explorer.formula import parse
-from explorer.plot import POINTS, Curve, curve, figure, readout, to_html
+from explorer.plot import POINTS, Curve, curve, figure, grid, readout, to_html, with_point
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 LOW, HIGH = -5.0, 5.0
@@ -314,3 +314,16 @@ def test_dragging_the_slider_moves_the_tangent_in_chromium(
         assert x < 0
         assert slope == pytest.approx(2 * x, abs=0.01)  # the readout rounds x to 4 digits
         assert page.locator(tangent).get_attribute("d") != before
+
+
+def test_the_cached_grid_plus_the_explorations_point_is_the_full_curve() -> None:
+    """grid() + with_point() with the transcript's numbers equals curve() at that point."""
+    formula = parse("z = x**y")
+    values = {"x": 2.05, "y": 4.0}
+    full = curve(formula, values, "x", -5.0, 5.0)
+    ex = explore("z = x**y", values)
+    cached = with_point(grid(formula, values, "x", -5.0, 5.0), 2.05, ex.value, ex.grads["x"])
+    assert cached.xs == full.xs
+    assert cached.here == full.here
+    assert cached.ys == pytest.approx(full.ys, rel=1e-6)
+    assert cached.slopes == pytest.approx(full.slopes, rel=1e-6)

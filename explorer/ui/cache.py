@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import streamlit as st
 
@@ -11,9 +11,17 @@ from explorer.chart import PAGE_NODES, chart_plan
 from explorer.core import Exploration, explore
 from explorer.dot import rankdir, to_dot
 from explorer.formula import Formula, parse
-from explorer.plot import Curve, curve
+from explorer.plot import Curve, grid, with_point
 
-__all__ = ["Chart", "Inputs", "cached_chart", "cached_curve", "cached_explore", "cached_parse"]
+__all__ = [
+    "Chart",
+    "Inputs",
+    "cached_chart",
+    "cached_explore",
+    "cached_grid",
+    "cached_parse",
+    "plot_curve",
+]
 
 _COLUMN = (420.0, 420.0)  # the graph column at 1280x720 (560 px), in points
 
@@ -39,13 +47,31 @@ def cached_explore(formula: str, inputs: Inputs) -> Exploration:
     return explore(formula, {n: v for n, _, v, _ in inputs}, {n: g for n, _, _, g in inputs})
 
 
+def plot_curve(ex: Exploration, inputs: Inputs, variable: str, low: float, high: float) -> Curve:
+    """Return the plot's curve: the cached grid, plus the exploration's own point on it.
+
+    The grid is cached without the plotted input's value, so moving that slider reuses it; the
+    point added is the value and gradient the transcript prints.
+    """
+    value = next(v for n, _, v, _ in inputs if n == variable)
+    # Any value of the right dtype stands in: the grid does not depend on it.
+    key = tuple(
+        (n, d, (0 if d == "int" else 0.0) if n == variable else v, g) for n, d, v, g in inputs
+    )
+    grad = ex.grads[variable]
+    base = cached_grid(ex.formula.text, key, variable, low, high, differentiate=grad is not None)
+    if base.discrete or not low <= value <= high:
+        return replace(base, here=base.xs.index(value) if value in base.xs else None)
+    return with_point(base, value, ex.value, grad)
+
+
 @st.cache_data(max_entries=256, show_spinner=False)
-def cached_curve(
+def cached_grid(
     formula: str, inputs: Inputs, variable: str, low: float, high: float, *, differentiate: bool
 ) -> Curve:
-    """Compute the plot's curve over the slider range of ``variable``."""
+    """Compute the plot's grid over the slider range of ``variable``."""
     values = {n: v for n, _, v, _ in inputs}
-    return curve(parse(formula, values), values, variable, low, high, differentiate=differentiate)
+    return grid(parse(formula, values), values, variable, low, high, differentiate=differentiate)
 
 
 # A Formula is immutable, so one shared object per text is safe: no copy per rerun is needed.

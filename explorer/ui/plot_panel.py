@@ -12,7 +12,7 @@ from explorer.core import Exploration
 from explorer.errors import ExplorerError
 from explorer.plot import figure, to_html
 from explorer.ui import state
-from explorer.ui.cache import Inputs, cached_curve
+from explorer.ui.cache import Inputs, plot_curve
 from explorer.ui.layout import Sizes
 from explorer.ui.panels import error_panel, plain
 
@@ -99,14 +99,7 @@ def _figure(ex: Exploration, inputs: Inputs, variable: str, size: Sizes) -> dict
     settings = state.variable_settings(variable)
     grad = ex.grads[variable]
     try:
-        curve = cached_curve(
-            ex.formula.text,
-            inputs,
-            variable,
-            settings["min"],
-            settings["max"],
-            differentiate=grad is not None,
-        )
+        curve = plot_curve(ex, inputs, variable, settings["min"], settings["max"])
     except ExplorerError as error:
         error_panel(error, where="The plot cannot be drawn: ")
         return None
