@@ -1,4 +1,5 @@
 # Serve Autograd Explorer: docker build -t autograd-explorer . && docker run -p 8501:8501 autograd-explorer
+# Several replicas behind nginx with sticky sessions: deploy/docker-compose.yml.
 FROM python:3.11-slim
 
 # Graphviz's dot renders the SVG/PNG downloads; the page itself lays graphs out in the browser.
@@ -19,4 +20,5 @@ USER explorer
 
 EXPOSE 8501
 HEALTHCHECK --interval=30s --timeout=5s CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8501/_stcore/health')"
-CMD ["python", "-m", "streamlit", "run", "app.py", "--server.address=0.0.0.0", "--server.port=8501"]
+# The launcher imports torch and runs the pipeline once before serving, so no visitor waits for it.
+CMD ["python", "-m", "explorer.ui.serve", "--server.address=0.0.0.0", "--server.port=8501"]

@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
 
-.PHONY: setup system run test lint bench screenshot
+.PHONY: setup system run test lint bench load scaleout screenshot
 
 # The venv is rebuilt when pyproject.toml changes. torch is pinned to 2.13.0 in pyproject.toml.
 $(VENV)/.installed: pyproject.toml
@@ -17,8 +17,9 @@ setup: $(VENV)/.installed
 system:
 	bash .ci/system-packages
 
+# The launcher imports torch before the first visitor (explorer/ui/serve.py).
 run: setup
-	$(PY) -m streamlit run app.py --server.port $(PORT)
+	$(PY) -m explorer.ui.serve --server.port $(PORT)
 
 lint: setup
 	$(PY) -m ruff check .
@@ -30,6 +31,13 @@ test: setup system lint
 bench: setup
 	$(PY) bench/bench_core.py
 	$(PY) bench/bench_app.py
+
+# Sessions speaking Streamlit's protocol against a fresh server; scaleout needs nginx (apt).
+load: setup
+	$(PY) bench/load.py --launcher
+
+scaleout: setup
+	$(PY) bench/scaleout.py
 
 screenshot: setup system
 	$(PY) assets/make_screenshot.py

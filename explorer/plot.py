@@ -89,10 +89,15 @@ def curve(
     """
     here = values[variable]
     base = grid(formula, values, variable, low, high, differentiate=differentiate)
-    if base.discrete or here in base.xs or not low <= here <= high:
-        return replace(base, here=base.xs.index(here) if here in base.xs else None)
+    if not _needs_point(base, here):
+        return with_point(base, here, math.nan, None)
     ys, slopes = evaluate_many(formula, values, variable, [here], differentiate=differentiate)
     return with_point(base, here, ys[0], None if slopes is None else slopes[0])
+
+
+def _needs_point(base: Curve, x: float) -> bool:
+    """Tell whether ``x`` must be added to ``base``: a float inside the range, not yet a point."""
+    return not base.discrete and base.xs[0] <= x <= base.xs[-1] and x not in base.xs
 
 
 def grid(
@@ -129,11 +134,12 @@ def grid(
 def with_point(base: Curve, x: float, y: float, slope: float | None) -> Curve:
     """Return ``base`` with the point (x, y) and its slope added in order, marked as ``here``.
 
-    A front end passes the value and gradient of the exploration itself, so the scrubber starts
-    on exactly the numbers the transcript prints.
+    Where x is already a point (or the grid holds whole numbers only, or x is outside it), only
+    ``here`` is set. A front end passes the value and gradient of the exploration itself, so the
+    scrubber starts on exactly the numbers the transcript prints.
     """
-    if x in base.xs:
-        return replace(base, here=base.xs.index(x))
+    if not _needs_point(base, x):  # already a point, an int grid, or outside the range
+        return replace(base, here=base.xs.index(x) if x in base.xs else None)
     at = bisect.bisect(base.xs, x)
 
     def insert(items: tuple, item: object) -> tuple:

@@ -87,10 +87,12 @@ def serve(script: Path = APP, timeout: float = 60.0) -> Iterator[str]:
     port = free_port()
     command = [
         sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        str(script),
+        # The app itself starts through the launcher, as `make run` does: torch loads first.
+        *(
+            ["-m", "explorer.ui.serve"]
+            if script == APP
+            else ["-m", "streamlit", "run", str(script)]
+        ),
         "--server.headless",
         "true",
         "--server.address",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import streamlit as st
 
@@ -60,8 +60,6 @@ def plot_curve(ex: Exploration, inputs: Inputs, variable: str, low: float, high:
     )
     grad = ex.grads[variable]
     base = cached_grid(ex.formula.text, key, variable, low, high, differentiate=grad is not None)
-    if base.discrete or not low <= value <= high:
-        return replace(base, here=base.xs.index(value) if value in base.xs else None)
     return with_point(base, value, ex.value, grad)
 
 

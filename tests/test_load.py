@@ -1,0 +1,73 @@
+"""The load generator's smoke run: sessions speaking Streamlit's protocol get checked reruns.
+
+Times are printed by bench/load.py, never asserted here: only errors fail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+
+from load import Report, Session, run_load, start_server  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def server() -> tuple[str, int]:
+    """Serve the app with the launcher, as `make run` and the Dockerfile do."""
+    with start_server(launcher=True) as (url, pid):
+        yield url, pid
+
+
+def test_torch_is_loaded_before_the_first_visitor(server: tuple[str, int]) -> None:
+    """The launcher imports torch at start: its library is mapped before any session opens."""
+    _, pid = server
+    assert "libtorch" in Path(f"/proc/{pid}/maps").read_text()
+
+
+def test_five_sessions_moving_a_slider_get_checked_reruns(server: tuple[str, int]) -> None:
+    """Five sessions move x a few times each; every rerun shows the value sent, with no error."""
+    url, pid = server
+    report = asyncio.run(run_load(url, sessions=5, reruns=4, duration=120, think=0.2, pids=[pid]))
+    print(report.summary())
+    assert report.problems == []
+    assert report.errors == 0
+    assert report.reruns == 20
+    assert len(report.health) > 0
+
+
+def _seen(codes: list[str], query: str | None = None) -> dict[str, object]:
+    return {"codes": codes, "faults": [], "alerts": [], "status": 0, "query": query}
+
+
+def _slider_session() -> Session:
+    session = Session("http://127.0.0.1:1", "/?formula=y", "value_x", None)
+    session.slider = {"id": "$$ID-0-value_x", "fragment": "", "min": -5, "max": 5, "step": 0.1}
+    return session
+
+
+def test_a_transcript_with_another_value_is_an_error() -> None:
+    """The check is real: a transcript that does not show the value sent counts as an error."""
+    report = Report(sessions=1)
+    session = _slider_session()
+    session._check(_seen(["x: tensor(2.7000, requires_grad=True)"]), 2.7, report)
+    assert report.errors == 0
+    session._check(_seen(["x: tensor(2.6000, requires_grad=True)"]), 2.7, report)
+    session._check(_seen(["y = x"]), 2.7, report)
+    session._check(_seen(["x: tensor(2.7000)"], query="formula=y&value_x=1.0"), 2.7, report)
+    assert report.errors == 3
+
+
+def test_slider_positions_stay_on_the_grid_and_always_move() -> None:
+    """Each position is in range, on a step, and differs from the one before."""
+    positions = _slider_session().values(seed=3)
+    values = [next(positions) for _ in range(200)]
+    assert all(-5 <= value <= 5 for value in values)
+    assert all(abs(value * 10 - round(value * 10)) < 1e-6 for value in values)
+    assert all(a != b for a, b in itertools.pairwise(values))
