@@ -38,6 +38,8 @@ import websockets
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
+from explorer.tutorial.browser import free_port
+
 __all__ = ["DEFAULT_LINK", "Report", "ServerStats", "run_load", "start_server"]
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -439,15 +441,6 @@ async def run_load(
     finally:
         await asyncio.gather(*(tab.close() for tab in tabs))
     return report
-
-
-def free_port() -> int:
-    """Return a TCP port on the loopback interface that nothing listens on now."""
-    import socket  # noqa: PLC0415
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def server_command(port: int, extra: Sequence[str] = (), *, launcher: bool = False) -> list[str]:
