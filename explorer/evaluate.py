@@ -38,7 +38,7 @@ from explorer.formula import (
 from explorer.graph import Graph, Hooked, Operand, Record, brief, build_graph, scalar, walk
 from explorer.values import check_value
 
-__all__ = ["Evaluation", "Input", "evaluate", "evaluate_many"]
+__all__ = ["Evaluation", "Input", "evaluate", "evaluate_many", "forward"]
 
 Number = int | float
 Value = Number | torch.Tensor
@@ -232,6 +232,16 @@ def _fold(op: str, left: Number, right: Number) -> Number:
     if isinstance(result, int) and abs(result) > _INT64_MAX:
         raise ComputeError("the result is too large for a 64-bit integer.")
     return result
+
+
+def forward(formula: Formula, tensors: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    """Run ``formula`` on the given tensors (any shape, broadcast elementwise), recording nothing.
+
+    The one entry point for computing a formula on tensors a caller made itself: grids for plots,
+    second derivatives, finite differences. The result is always a tensor.
+    """
+    result, _ = _Forward(formula, dict(tensors), record=False).run(formula.expr)
+    return torch.as_tensor(result)
 
 
 def evaluate(
