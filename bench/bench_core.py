@@ -2,7 +2,9 @@
 
 The baseline does what the seed tutorial's script does plus a torchviz drawing: create the tensors,
 run forward, ``make_dot(...).source``, backward, and repr every tensor and gradient. explore() does
-all of that and also parses the formula, records values and hooks, notes and the script.
+all of that and also parses the formula, records values and hooks, notes and the script, and the
+steps of backward (pre-hooks, saved tensors, chain-rule cards). The "+ steps text" rows also write
+the steps out as ``--steps`` prints them.
 
 The last table lays the DOT out with Graphviz's ``dot -Tsvg`` (when installed): ours, where a leaf
 used in many places is drawn once per use, against torchviz's, which draws the shared leaf once
@@ -26,9 +28,13 @@ from torchviz import make_dot
 from explorer import explore
 from explorer.chart import chart_plan
 from explorer.dot import to_dot
-from explorer.evaluate import _Forward  # the drawing-only row needs the evaluator's records
+from explorer.evaluate import (
+    _Forward,  # the drawing-only row needs the evaluator's records
+    forward,
+)
 from explorer.formula import parse
-from explorer.graph import build_graph, walk
+from explorer.graph import build_graph, graph_and_ids, walk
+from explorer.steps import Recorder, steps_text
 
 CHAIN_TERMS = 25  # 25 terms sin(w*x + i), 24 + between them, and + x: 100 operations
 
@@ -85,14 +91,61 @@ CASES: list[tuple[str, Callable[[], object], Callable[[], object]]] = [
     ("seed example 3", lambda: explore("z = x**y", {"x": 3.0, "y": 4.0}), _seed3),
     ("100 operations", lambda: explore(CHAIN, {"x": 0.5, "w": 1.5}), _chain),
 ]
+SEEDS = (
+    ("y = x**2 + 1", {"x": 2.0}),
+    ("y = w*x + b", {"x": 3, "w": 2.0, "b": 5.0}),
+    ("z = x**y", {"x": 3.0, "y": 4.0}),
+)
+STEPS_CASES: list[tuple[str, Callable[[], object], Callable[[], object]]] = [
+    (f"seed {k} + steps text", lambda f=f, v=v: steps_text(_steps(explore(f, v))), baseline)
+    for k, ((f, v), baseline) in enumerate(zip(SEEDS, (_seed1, _seed2, _seed3), strict=True), 1)
+]
+
+
+def _steps(exploration: object) -> tuple:
+    """Return the steps explore() recorded (none before evaluate.py records them)."""
+    return getattr(exploration, "steps", ())
+
+
+def _recording_jobs(text: str, values: dict) -> tuple[Callable[[], object], ...]:
+    """Return (with, without) the step recorder: forward, backward and the Graph on fresh tensors.
+
+    Their difference is what recording the steps adds to explore(): reading saved tensors, the
+    pre-hooks and hooks, and building the Step data.
+    """
+    formula = parse(text)
+
+    def run(record: bool) -> object:
+        tensors = {
+            name: torch.tensor(value, requires_grad=isinstance(value, float))
+            for name, value in values.items()
+        }
+        out = forward(formula, tensors)
+        functions = walk(out.grad_fn)
+        recorder = Recorder(functions)
+        if record:
+            recorder.install()
+        out.backward()
+        graph, ids = graph_and_ids(
+            formula.output,
+            out,
+            inputs=tensors,
+            records={},
+            hooked=recorder.hooked,
+            functions=functions,
+            used=formula.variables,
+        )
+        return recorder.steps(ids, graph)
+
+    return lambda: run(True), lambda: run(False)
 
 
 def _drawing_jobs(text: str, values: dict[str, float]) -> tuple[Callable[[], object], ...]:
     """Return (ours, torchviz's) drawing of one live graph: walk + Graph + DOT, or make_dot."""
     formula = parse(text)
     tensors = {name: torch.tensor(v, requires_grad=True) for name, v in values.items()}
-    forward = _Forward(formula, tensors)
-    out, _ = forward.run(formula.expr)
+    run = _Forward(formula, tensors)
+    out = run.program()
 
     def ours() -> str:
         functions = walk(out.grad_fn)
@@ -100,7 +153,7 @@ def _drawing_jobs(text: str, values: dict[str, float]) -> tuple[Callable[[], obj
             formula.output,
             out,
             inputs=tensors,
-            records=forward.records,
+            records=run.records,
             hooked={},
             functions=functions,
             used=formula.variables,
@@ -137,7 +190,7 @@ def _torchviz_dot(text: str, values: dict[str, float]) -> str:
     """Return torchviz's DOT for the same live graph."""
     formula = parse(text)
     tensors = {name: torch.tensor(v, requires_grad=True) for name, v in values.items()}
-    out, _ = _Forward(formula, tensors).run(formula.expr)
+    out = forward(formula, tensors)
     return make_dot(out, params=tensors).source
 
 
@@ -174,8 +227,10 @@ def main() -> None:
     operations = explore(CHAIN, {"x": 0.5, "w": 1.5}).formula.operations
     print(f"the long formula has {operations} operations")
     torch.set_num_threads(1)  # tiny tensors: threads only add noise
-    print(f"{'case':<16} {'explore() ms':>13} {'torch+torchviz ms':>18} {'ratio':>7}")
-    for name, ours, baseline in CASES:
+    recorded = [len(_steps(explore(f, v))) for f, v in SEEDS]
+    print(f"steps recorded by explore() for the seed examples: {recorded}")
+    print(f"{'case':<22} {'explore() ms':>13} {'torch+torchviz ms':>18} {'ratio':>7}")
+    for name, ours, baseline in CASES + STEPS_CASES:
         ours(), baseline()  # warm up
         rounds = [
             (_median_ms(ours, args.repeat // 5), _median_ms(baseline, args.repeat // 5))
@@ -183,7 +238,21 @@ def main() -> None:
         ]
         mine = statistics.median(r[0] for r in rounds)
         theirs = statistics.median(r[1] for r in rounds)
-        print(f"{name:<16} {mine:>13.3f} {theirs:>18.3f} {mine / theirs:>6.2f}x")
+        print(f"{name:<22} {mine:>13.3f} {theirs:>18.3f} {mine / theirs:>6.2f}x")
+    print(
+        "\nrecording the steps alone (forward + backward + Graph, with and without the recorder):"
+    )
+    for k, (text, values) in enumerate(SEEDS, 1):
+        with_steps, without = _recording_jobs(text, values)
+        rounds = [
+            (_median_ms(with_steps, args.repeat // 5), _median_ms(without, args.repeat // 5))
+            for _ in range(5)
+        ]
+        extra = statistics.median(r[0] - r[1] for r in rounds)
+        whole = _median_ms(lambda t=text, v=values: explore(t, v), args.repeat // 5)
+        print(
+            f"seed example {k}: +{extra:.3f} ms, {extra / whole:.0%} of explore()'s {whole:.3f} ms"
+        )
     floor = statistics.median(_median_ms(_chain_floor, args.repeat // 5) for _ in range(5))
     base = statistics.median(_median_ms(_chain, args.repeat // 5) for _ in range(5))
     print(f"\nfloor, 100 operations: forward + backward + reprs alone take {floor:.3f} ms,")
@@ -193,7 +262,7 @@ def main() -> None:
     boxes = chart_plan(explore(CHAIN, {"x": 0.5, "w": 1.5}).graph).nodes
     print(f"\ndrawing only, 100 operations (walk + Graph + plan + DOT of {boxes} boxes")
     print("vs make_dot(...).source, which draws x and w once each):")
-    print(f"{'':<16} {mine:>13.3f} {base:>18.3f} {mine / base:>6.2f}x")
+    print(f"{'':<22} {mine:>13.3f} {base:>18.3f} {mine / base:>6.2f}x")
     _layout_table(args.layout_timeout)
 
 

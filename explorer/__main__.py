@@ -1,10 +1,17 @@
-"""Command line: print the transcript, DOT or script for a formula, or render the graph.
+"""Command line: a formula's transcript, DOT, script, steps, second derivative or check; images.
 
 python -m explorer "y = w*x + b" x=3 w=2.0 b=5.0
 python -m explorer "z = x**y" x=3.0 y=4.0 --dot
 python -m explorer "z = x**y" x=3.0 y=4.0 --svg graph.svg --force
+python -m explorer "h = w*x + b; y = sigmoid(h)" w=2.0 x=3.0 b=0.5 --retain h
+python -m explorer "y = x**2 + 1" x=2.0 --backward 2 --retain-graph
+python -m explorer "z = x**y" x=3.0 y=4.0 --steps
+python -m explorer "y = x**3" x=2.0 --second x
+python -m explorer "y = x**3" x=2.0 --grad-graph x
+python -m explorer "y = abs(x)" x=0.0 --check
 
-The transcript, DOT or script goes to stdout; errors, notes and "wrote FILE" lines go to stderr.
+One document goes to stdout (the transcript unless an option picks another); errors, notes,
+lessons and "wrote FILE" lines go to stderr.
 """
 
 from __future__ import annotations
@@ -15,17 +22,25 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
+from explorer.check import check_explored, check_text
 from explorer.core import Exploration, explore
-from explorer.dot import render
+from explorer.dot import render, to_dot
 from explorer.errors import ExplorerError, InputError
-from explorer.formula import MAX_CHARS, MAX_OPERATIONS, MAX_VARIABLES
+from explorer.evaluate import MAX_BACKWARD_CALLS
+from explorer.formula import MAX_CHARS, MAX_OPERATIONS, MAX_STATEMENTS, MAX_VARIABLES
+from explorer.higher import second_explored, second_text
 from explorer.notes import unused_note
+from explorer.steps import steps_text
 from explorer.values import parse_assignment
 
 __all__ = ["main"]
 
 USAGE_ERROR = 2  # bad input, as argparse uses
 RENDER_ERROR = 1  # the input was fine; the machine lacks or fails at Graphviz
+_NO_STEPS = "backward() did not run (nothing on the output's path requires grad), so no steps."
+_ONE_CALL = (
+    "--check compares the gradients of one backward() call; after {} calls .grad holds their sum."
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -56,9 +71,11 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m explorer",
         description="See PyTorch autograd on a formula: its transcript, graph and equivalent code.",
         epilog=(
-            "Formulas use numbers, variables, + - * / **, ( ), pi, e and functions like sin(x). "
+            "Formulas use numbers, variables, + - * / **, ( ), pi, e and functions like sin(x); "
+            "several statements go in one argument, separated by ';': \"h = w*x; y = sin(h)\". "
             f"Limits: {MAX_CHARS} characters, {MAX_OPERATIONS} operations, "
-            f"{MAX_VARIABLES} variables. Exit status: 0 done, 1 Graphviz failed, 2 bad input. "
+            f"{MAX_STATEMENTS} statements, {MAX_VARIABLES} variables. "
+            "Exit status: 0 done, 1 Graphviz failed, 2 bad input. "
             "A formula that starts with - goes after --: python -m explorer -- -x x=1.0"
         ),
     )
@@ -73,9 +90,49 @@ def _parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help="create NAME without requires_grad (repeat for several)",
     )
+    parser.add_argument(
+        "--retain",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="call NAME.retain_grad() before backward, for an intermediate NAME (repeatable)",
+    )
+    parser.add_argument(
+        "--backward",
+        type=int,
+        default=1,
+        metavar="N",
+        help=f"call backward() N times, 1 to {MAX_BACKWARD_CALLS} (default 1)",
+    )
+    parser.add_argument(
+        "--retain-graph",
+        action="store_true",
+        help="keep the graph between backward() calls, so the gradients accumulate",
+    )
+    # stdout holds one document, so that it can be pasted or piped whole: these pick which.
     show = parser.add_mutually_exclusive_group()
     show.add_argument("--dot", action="store_true", help="print the graph as Graphviz DOT")
     show.add_argument("--code", action="store_true", help="print the equivalent PyTorch script")
+    show.add_argument(
+        "--steps",
+        action="store_true",
+        help="print backward step by step, in the order PyTorch's engine ran it (every call)",
+    )
+    show.add_argument(
+        "--second",
+        metavar="NAME",
+        help="print the gradient by input NAME as a tensor (create_graph=True) and its derivative",
+    )
+    show.add_argument(
+        "--grad-graph",
+        metavar="NAME",
+        help="print the graph of the gradient by input NAME (the double-backward graph) as DOT",
+    )
+    show.add_argument(
+        "--check",
+        action="store_true",
+        help="print each gradient beside its finite-difference estimate, with a verdict",
+    )
     parser.add_argument("--svg", metavar="FILE", help="render the graph to an SVG file")
     parser.add_argument("--png", metavar="FILE", help="render the graph to a PNG file")
     parser.add_argument(
@@ -146,10 +203,43 @@ def _warn_extensions(targets: list[tuple[str, Path]]) -> None:
 
 
 def _notes(exploration: Exploration) -> None:
-    """Note each NAME=VALUE the formula does not use, in the app's own words."""
+    """Note each NAME=VALUE the formula does not use, in the app's own words; then the lessons."""
     for item in exploration.inputs:
         if not item.used:
             _say(f"note: {unused_note(item.name)}")
+    for lesson in exploration.lessons:
+        _say(f"lesson: {lesson}")
+
+
+def _document(
+    args: argparse.Namespace,
+    exploration: Exploration,
+    values: dict[str, int | float],
+    flags: dict[str, bool],
+) -> tuple[str, list[str]]:
+    """Return what stdout shows (the transcript, or what an option asked for) and its notes."""
+    variable = args.second if args.second is not None else args.grad_graph
+    if variable == "":
+        option = "--second" if args.second is not None else "--grad-graph"
+        raise InputError(f"The input name for {option} is empty.", hint=f"Give one: {option} x.")
+    if variable is not None:
+        second = second_explored(exploration, variable)
+        text = second_text(second) if args.second is not None else to_dot(second.graph)
+        return text, list(second.notes)
+    if args.steps:
+        silent = [] if exploration.steps else [_NO_STEPS]
+        return steps_text(exploration.steps), silent
+    if args.check:
+        summed = any(not call.error for call in exploration.calls[1:])
+        if not summed:
+            return check_text(check_explored(exploration)), []
+        # After several calls that ran, .grad holds their sum, which the finite difference would
+        # contradict for a reason that has nothing to do with the derivative.
+        once = explore(args.formula, values, flags)
+        return check_text(check_explored(once)), [_ONE_CALL.format(exploration.backward_calls)]
+    if args.dot:
+        return exploration.dot, []
+    return (exploration.code if args.code else exploration.transcript), []
 
 
 def _write(targets: list[tuple[str, Path]], exploration: Exploration, force: bool) -> int:
@@ -190,17 +280,25 @@ def main(argv: list[str] | None = None) -> int:
         targets = _targets(args)
         values = _values(args.inputs)
         flags = dict.fromkeys(args.no_grad, False)
-        exploration = explore(args.formula, values, flags)
+        exploration = explore(
+            args.formula,
+            values,
+            flags,
+            retain=args.retain,
+            backward_calls=args.backward,
+            retain_graph=args.retain_graph,
+        )
+        # Worked out before anything is written, so that a bad NAME leaves no file behind.
+        text, notes = _document(args, exploration, values, flags)
     except ExplorerError as error:
         _say(f"error: {error}")
         return USAGE_ERROR
     _notes(exploration)
+    for note in notes:
+        _say(f"note: {note}")
     _warn_extensions(targets)
     if status := _write(targets, exploration, args.force):
         return status
-    text = (
-        exploration.dot if args.dot else exploration.code if args.code else exploration.transcript
-    )
     sys.stdout.write(text)
     return 0
 

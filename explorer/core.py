@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from explorer.code import script
 from explorer.dot import to_dot
 from explorer.errors import ComputeError, ExplorerError, InputError
-from explorer.evaluate import Evaluation, Input, evaluate
+from explorer.evaluate import BackwardCall, Evaluation, Input, Intermediate, evaluate
 from explorer.formula import Formula, parse
 from explorer.graph import Graph
-from explorer.notes import notes
+from explorer.notes import lessons, notes
+from explorer.steps import Step
 from explorer.transcript import transcript
 
 __all__ = ["Exploration", "explore"]
@@ -31,6 +32,12 @@ class Exploration:
     graph: Graph
     notes: tuple[str, ...]
     warnings: tuple[str, ...]  # the notes about inf and nan, which a front end may show louder
+    intermediates: tuple[Intermediate, ...] = ()  # each named tensor but the output, in order
+    calls: tuple[BackwardCall, ...] = ()  # each backward() call: the grads it left, or its error
+    lessons: tuple[str, ...] = ()  # what PyTorch itself said (warnings, errors), explained
+    backward_calls: int = 1
+    retain_graph: bool = False
+    steps: tuple[Step, ...] = ()  # backward step by step, in the order PyTorch's engine ran it
 
     @property
     def output(self) -> str:
@@ -42,16 +49,34 @@ def explore(
     formula: str,
     values: Mapping[str, int | float],
     requires_grad: Mapping[str, bool] | None = None,
+    *,
+    retain: Collection[str] = (),
+    backward_calls: int = 1,
+    retain_graph: bool = False,
 ) -> Exploration:
     """Run ``formula`` on real tensors and return everything PyTorch showed.
 
+    ``retain`` names intermediates to call ``retain_grad()`` on before backward; backward() runs
+    ``backward_calls`` times (1 to 3), with ``retain_graph=True`` between calls if asked.
+
     >>> explore("y = w*x + b", {"x": 3, "w": 2.0, "b": 5.0}).grads
     {'x': None, 'w': 3.0, 'b': 1.0}
+    >>> explore("h = 2*x; y = h**2", {"x": 1.0}, retain=("h",)).intermediates[0].grad
+    4.0
     """
     try:
         values, requires_grad = _plain_names(values), _plain_names(requires_grad)
         taken = tuple(values) if isinstance(values, Mapping) else ()
-        return _assemble(evaluate(parse(formula, taken), values, requires_grad))
+        retain = _plain_retain(retain)
+        evaluation = evaluate(
+            parse(formula, taken),
+            values,
+            requires_grad,
+            retain=retain,
+            backward_calls=backward_calls,
+            retain_graph=retain_graph,
+        )
+        return _assemble(evaluation, backward_calls)
     except ExplorerError:
         raise
     except Exception as error:
@@ -78,7 +103,16 @@ def _plain_names(mapping: Mapping[str, object] | None) -> Mapping[str, object] |
     return plain
 
 
-def _assemble(evaluation: Evaluation) -> Exploration:
+def _plain_retain(retain: object) -> object:
+    """Copy the names to retain as plain str, as _plain_names does for inputs."""
+    if isinstance(retain, str):
+        return (str.__str__(retain),)
+    if isinstance(retain, Collection):
+        return tuple(str.__str__(name) if isinstance(name, str) else name for name in retain)
+    return retain
+
+
+def _assemble(evaluation: Evaluation, backward_calls: int) -> Exploration:
     texts, warnings = notes(evaluation)
     return Exploration(
         formula=evaluation.formula,
@@ -91,4 +125,10 @@ def _assemble(evaluation: Evaluation) -> Exploration:
         graph=evaluation.graph,
         notes=texts,
         warnings=warnings,
+        intermediates=evaluation.intermediates,
+        calls=evaluation.calls,
+        lessons=lessons(evaluation),
+        backward_calls=backward_calls,
+        retain_graph=evaluation.retain_graph,
+        steps=evaluation.steps,
     )

@@ -14,15 +14,18 @@ import struct
 import subprocess
 import textwrap
 from collections import Counter
+from collections.abc import Collection, Mapping
 
 from explorer.chart import MAX_DRAWN_NODES, chart_plan, ranks
 from explorer.errors import RenderError
 from explorer.graph import Graph, Node
 
 __all__ = [
+    "DETACHED_LEGEND",
     "FORMATS",
     "GRADIENT_CAPTION",
     "LEGEND",
+    "MARKS",
     "STYLES",
     "format_number",
     "rankdir",
@@ -41,7 +44,17 @@ STYLES = {
     "accumulate": ("#D3EFE6", "#009E73", "filled"),
     "input": ("#D5EAF6", "#0072B2", "filled,bold"),
     "constant": ("#FFFFFF", "#8C8C8C", "filled,dashed"),
+    "detached": ("#FFFFFF", "#CC79A7", "filled,dashed,bold"),
 }
+# mark -> (fill, border, style, pen width): the step view paints the node running now, and the
+# NaN trace the node where inf or nan first appeared. The pen width tells them apart in greyscale.
+MARKS = {
+    "running": ("#FFE0A3", "#E69F00", "filled,bold", 3.5),
+    "warning": ("#F8D4D4", "#B2182B", "filled,bold,dashed", 3.5),
+    "done": (),
+}
+# A row for the legend, drawn only when the graph has a detached tensor (keeps older legends).
+DETACHED_LEGEND = ("detached", "detached tensor: gradient stops here")
 LEGEND = (
     ("input", "input leaf (requires_grad=True)"),
     ("constant", "constant or input without grad"),
@@ -83,13 +96,18 @@ def _float32(value: float) -> float:
         return math.copysign(math.inf, value)
 
 
-def _label(node: Node) -> str:
-    """Return an HTML-like label: bold title, then what the node computed and received."""
-    rows = [f"<B>{html.escape(node.title)}</B>"]
+def _label(node: Node, show_grad: bool = True) -> str:
+    """Return an HTML-like label: bold title, then what the node computed and received.
+
+    Without ``show_grad`` the gradient row is written in transparent ink: the box keeps its size,
+    so stepping through backward changes colours only, never the layout.
+    """
+    rows = [f"<B>{html.escape(_title(node))}</B>"]
     value = None if node.value is None else format_number(node.value)
     if node.kind == "backward":
         detail = node.brief or node.detail
-        rows.append(" = ".join(part for part in (detail, value) if part))
+        # "h = w*x + b = 2.5000": the named tensor this backward function belongs to.
+        rows.append(" = ".join(part for part in (node.name, detail, value) if part))
     elif node.kind == "constant":
         if value is not None and not _spells(node.title, node.value):
             rows.append(f"= {value}")
@@ -104,9 +122,19 @@ def _label(node: Node) -> str:
         rows.append(f"use {node.use[0]} of {node.use[1]}")
     if node.kind != "constant" and (node.grad is not None or node.kind == "input"):
         grad = format_number(node.grad)
-        rows.append(f'<FONT COLOR="{GRAD_COLOR}">grad {grad}</FONT>')
+        ink = GRAD_COLOR if show_grad else "transparent"
+        rows.append(f'<FONT COLOR="{ink}">grad {grad}</FONT>')
     body = "<BR/>".join(row if row.startswith("<") else html.escape(row) for row in rows if row)
     return f"<{body}>"
+
+
+def _title(node: Node) -> str:
+    """Return the box's title; a detached tensor reads as PyTorch spells it, ``h.detach()``."""
+    if not node.detached:
+        return node.title
+    source = node.detached if node.detached.isidentifier() else f"({node.detached})"
+    spelled = f"{source}.detach()"
+    return spelled if node.title == f"detach({node.detached})" else f"{node.title} = {spelled}"
 
 
 def _spells(title: str, value: float | None) -> bool:
@@ -117,17 +145,23 @@ def _spells(title: str, value: float | None) -> bool:
         return False
 
 
-def _node_line(node: Node) -> str:
-    fill, border, style = STYLES[node.kind if node.tracked else "constant"]
-    colours = f'fillcolor="{fill}", color="{border}", style="{style}"'
-    return f"  {node.id} [label={_label(node)}, {colours}];"
+def _node_line(node: Node, mark: str | None = None, show_grad: bool = True) -> str:
+    kind = "detached" if node.detached else node.kind if node.tracked else "constant"
+    fill, border, style = STYLES[kind]
+    width = ""
+    if MARKS.get(mark or "done"):
+        fill, border, style, pen = MARKS[mark or "done"]
+        width = f", penwidth={pen}"
+    colours = f'fillcolor="{fill}", color="{border}", style="{style}"{width}'
+    return f"  {node.id} [label={_label(node, show_grad)}, {colours}];"
 
 
-def _legend(note: str = "") -> list[str]:
+def _legend(note: str = "", *, detached: bool = False) -> list[str]:
+    legend = (*LEGEND, DETACHED_LEGEND) if detached else LEGEND
     rows = "".join(
         f'<TR><TD BGCOLOR="{STYLES[kind][0]}" BORDER="1" COLOR="{STYLES[kind][1]}" WIDTH="14">'
         f'</TD><TD ALIGN="LEFT">{html.escape(text)}</TD></TR>'
-        for kind, text in LEGEND
+        for kind, text in legend
     )
     arrows = (
         f'<TR><TD COLSPAN="2" ALIGN="LEFT"><FONT COLOR="{GRAD_COLOR}">{GRADIENT_CAPTION}'
@@ -183,6 +217,8 @@ def to_dot(
     font_size: int = 12,
     direction: str | None = None,
     max_nodes: int = MAX_DRAWN_NODES,
+    marks: Mapping[str, str] | None = None,
+    carried: Collection[tuple[str, str]] | None = None,
 ) -> str:
     """Return DOT text for ``graph``, read from the inputs to the output (across, or downwards).
 
@@ -191,7 +227,14 @@ def to_dot(
     ``rankdir(graph)`` when not given. What is drawn follows ``chart_plan(graph, max_nodes)``:
     leaves used in many places are drawn once per use, and a graph of more than ``max_nodes``
     boxes becomes a message (the page passes ``PAGE_NODES``).
+
+    ``marks`` paints nodes by id: "running" (the step of backward shown), "warning" (where inf or
+    nan appeared) or "done" (drawn as usual). ``carried``, when given, is the step view: only these
+    edges ``(src, dst)`` show their gradient, and only nodes marked or sending along a carried
+    edge show theirs; the others keep their place with the number in transparent ink.
     """
+    if unknown := sorted(set((marks or {}).values()) - set(MARKS)):
+        raise ValueError(f"unknown marks {unknown}; use one of {', '.join(MARKS)}")
     plan = chart_plan(graph, max_nodes)
     drawn = plan.graph
     lines = [
@@ -211,17 +254,29 @@ def to_dot(
         )
         lines.append("}")
         return "\n".join(lines) + "\n"
-    lines += [_node_line(node) for node in drawn.nodes]
+    marks = {_original(node): mark for node, mark in (marks or {}).items()}
+    shown = None if carried is None else {(_original(s), _original(d)) for s, d in carried}
+    senders = None if shown is None else {src for src, _ in shown} | set(marks)
+    for node in drawn.nodes:
+        show_grad = senders is None or _original(node.id) in senders
+        lines.append(_node_line(node, marks.get(_original(node.id)), show_grad))
     for edge in drawn.edges:
         attrs = [] if edge.needs_grad else ["style=dashed", 'color="#8C8C8C"']
         if edge.grad is not None:
             attrs.insert(0, f'label="{format_number(edge.grad)}"')
+            if shown is not None and (_original(edge.src), _original(edge.dst)) not in shown:
+                attrs.insert(1, 'fontcolor="transparent"')
         suffix = f" [{', '.join(attrs)}]" if attrs else ""
         lines.append(f"  {edge.src} -> {edge.dst}{suffix};")
     if legend:
-        lines += _legend(plan.note)
+        lines += _legend(plan.note, detached=any(node.detached for node in drawn.nodes))
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+def _original(node_id: str) -> str:
+    """Return the id of the node a drawn copy stands for: ``n7`` for ``n7_2`` (see chart.py)."""
+    return node_id.split("_", 1)[0]
 
 
 def render(dot: str, fmt: str, *, timeout: float = 20.0) -> bytes:

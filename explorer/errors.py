@@ -32,11 +32,13 @@ class ExplorerError(ValueError):
         source: str | None = None,
         column: int | None = None,
         hint: str | None = None,
+        line: int | None = None,
     ) -> None:
         self.message = message
-        self.source = source
+        self.source = source  # the line the problem is on
         self.column = column  # 1-based, counted in characters of ``source``
         self.hint = hint
+        self.line = line  # 1-based, in a formula of several lines; None for one line
         super().__init__(self.describe())
 
     def caret(self) -> str:
@@ -47,7 +49,9 @@ class ExplorerError(ValueError):
 
     def describe(self) -> str:
         """Return the whole message: what, where (with a caret line) and a hint."""
-        where = f" (column {self.column})" if self.column is not None else ""
+        places = [f"line {self.line}"] if self.line is not None else []
+        places += [f"column {self.column}"] if self.column is not None else []
+        where = f" ({', '.join(places)})" if places else ""
         parts = [f"{self.message}{where}"]
         if caret := self.caret():
             parts.append(caret)

@@ -7,6 +7,10 @@ function exists in the result.
 
     >>> parse("y = w*x + b").variables
     ('w', 'x', 'b')
+
+A formula may also be a small program, statements separated by ``;`` or new lines, each naming
+its result: ``h = w*x + b; y = sigmoid(h)``. Every name is assigned once, before it is read; the
+last statement is the output.
 """
 
 from __future__ import annotations
@@ -30,13 +34,17 @@ __all__ = [
     "MAX_CHARS",
     "MAX_NESTING",
     "MAX_OPERATIONS",
+    "MAX_STATEMENTS",
     "MAX_VARIABLES",
+    "METHODS",
+    "WARNINGS_LOCK",
     "Binary",
     "Call",
     "Const",
     "Expr",
     "Formula",
     "Num",
+    "Statement",
     "Unary",
     "Var",
     "children",
@@ -52,6 +60,7 @@ MAX_CHARS = 1000
 MAX_NESTING = 30  # brackets; checked before ast.parse, which itself crashes near 200
 MAX_OPERATIONS = 200  # operators and function calls; also bounds the depth of every recursion below
 MAX_VARIABLES = 12
+MAX_STATEMENTS = 12
 
 # Each function of the language and how PyTorch spells it; evaluate.py and code.py both read this.
 FUNCTIONS: dict[str, str] = {
@@ -77,6 +86,8 @@ FUNCTIONS: dict[str, str] = {
     "softplus": "torch.nn.functional.softplus",
     "erf": "torch.erf",
 }
+# Calls the script spells as a tensor method: detach(h) is h.detach(), which cuts the graph.
+METHODS: dict[str, str] = {"detach": "detach"}
 # Constants fold to Python floats, exactly as ``math.pi`` does in the generated script.
 CONSTANTS: dict[str, str] = {"pi": "math.pi", "e": "math.e"}
 # Names the generated script itself needs; a variable may not shadow them.
@@ -141,22 +152,48 @@ Expr = Num | Const | Var | Unary | Binary | Call
 
 
 @dataclass(frozen=True, slots=True)
+class Statement:
+    """One assignment ``name = expr`` of a formula; the last one computes the output."""
+
+    name: str
+    expr: Expr
+    column: int  # where the statement starts in its line, for error carets
+    line: int | None = None  # its line, 1-based, in a formula of several lines; else None
+    source: str = ""  # the text of its line, for error carets
+
+    def __str__(self) -> str:
+        return f"{self.name} = {unparse(self.expr)}"
+
+
+@dataclass(frozen=True, slots=True)
 class Formula:
-    """A validated formula: the output's name, the expression and its variables in reading order."""
+    """A validated formula: its statements, the output's name and expression, and its inputs.
+
+    ``variables`` are the inputs: the names read but never assigned, in reading order. ``names``
+    are the intermediates: the names assigned before the last statement, in order.
+    """
 
     text: str
     output: str
-    expr: Expr
+    expr: Expr  # the output's expression: the last statement's
     variables: tuple[str, ...]
-    operations: int
+    operations: int  # in the whole program
+    statements: tuple[Statement, ...] = ()
+    names: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        # A Formula built by hand from one expression is a program of one statement.
+        if not self.statements:
+            statement = Statement(self.output, self.expr, 1, source=self.text)
+            object.__setattr__(self, "statements", (statement,))
 
     @property
     def expression(self) -> str:
-        """Return the expression in canonical spelling, e.g. ``w*x + b``."""
+        """Return the output's expression in canonical spelling, e.g. ``w*x + b``."""
         return unparse(self.expr)
 
     def __str__(self) -> str:
-        return f"{self.output} = {self.expression}"
+        return "; ".join(map(str, self.statements))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -191,16 +228,18 @@ _UNICODE_HINTS = {
 }
 
 
-def _check_text(text: str) -> None:
-    """Reject text that is too long, not one line, not ASCII or too deeply nested."""
+def _check_length(text: str) -> None:
+    """Reject text longer than MAX_CHARS (the whole program counts)."""
     if len(text) > MAX_CHARS:
         raise LimitError(
             f"The formula is {len(text)} characters long; the limit is {MAX_CHARS}.",
             hint="Split it into smaller formulas.",
         )
+
+
+def _check_line(text: str, line: int | None) -> None:
+    """Reject a line that is not ASCII, holds a control character or a comment, or nests deep."""
     for index, char in enumerate(text):
-        if char in "\r\n":
-            raise FormulaError("A formula is one line.", source=text.splitlines()[0], column=None)
         if not char.isascii():
             use = _UNICODE_HINTS.get(char)
             hint = f"Type {use} instead of {char}." if use else "Use plain ASCII: + - * / ** ( )."
@@ -209,16 +248,21 @@ def _check_text(text: str) -> None:
                 source=text,
                 column=index + 1,
                 hint=hint,
+                line=line,
             )
         if not char.isprintable():
             raise FormulaError(
                 f"The control character U+{ord(char):04X} is not allowed.",
                 source=text.encode("unicode_escape").decode(),
                 column=None,
+                line=line,
             )
     if "#" in text:
         raise FormulaError(
-            "A formula cannot hold a comment (#).", source=text, column=text.index("#") + 1
+            "A formula cannot hold a comment (#).",
+            source=text,
+            column=text.index("#") + 1,
+            line=line,
         )
     depth = 0
     for index, char in enumerate(text):
@@ -228,6 +272,7 @@ def _check_text(text: str) -> None:
                 f"The brackets are nested more than {MAX_NESTING} deep.",
                 source=text,
                 column=index + 1,
+                line=line,
             )
 
 
@@ -241,14 +286,15 @@ def name_problem(name: object) -> str | None:
         return "is a Python keyword"
     if name in RESERVED:
         return "is reserved for the generated script; pick another name"
-    if name in FUNCTIONS or name in CONSTANTS:
+    if name in FUNCTIONS or name in METHODS or name in CONSTANTS:
         return "is a function or constant of the formula language"
     return None
 
 
-# catch_warnings swaps the process-wide filter list; one parse at a time keeps the app's
-# concurrent sessions from restoring each other's filters.
-_QUIET = threading.Lock()
+# catch_warnings swaps the process-wide filter list and showwarning; holding this lock around
+# every catch_warnings in the process keeps the app's concurrent sessions from restoring each
+# other's filters or recording each other's warnings.
+WARNINGS_LOCK = threading.Lock()
 
 
 def _parse_quietly(text: str) -> ast.Module:
@@ -258,15 +304,15 @@ def _parse_quietly(text: str) -> ast.Module:
     it as ``1 or x``; the allow-list then refuses it with its own message, and the person should
     see only that one.
     """
-    with _QUIET, warnings.catch_warnings():
+    with WARNINGS_LOCK, warnings.catch_warnings():
         warnings.simplefilter("ignore", SyntaxWarning)
         warnings.simplefilter("ignore", DeprecationWarning)  # invalid escapes in 3.11's strings
         return ast.parse(text, mode="exec")
 
 
-def _syntax_error(text: str, error: SyntaxError) -> FormulaError:
-    """Turn Python's SyntaxError into a message a student can act on."""
-    if found := diagnose(text, FUNCTIONS):
+def _syntax_error(text: str, error: SyntaxError, line: int | None) -> FormulaError:
+    """Turn Python's SyntaxError on one line into a message a student can act on."""
+    if found := _empty_statement(text, line) or _diagnose_statements(text, line):
         return found
     column = error.offset if error.offset and error.lineno == 1 else None
     column = min(column, len(text) + 1) if column else None
@@ -275,11 +321,44 @@ def _syntax_error(text: str, error: SyntaxError) -> FormulaError:
     if "decimal literal" in message:
         hint = "Put * between a number and a name: write 2*x, not 2x."
     elif "never closed" in message or "unmatched" in message or "does not match" in message:
-        hint = "Check that every ( has a matching )."
+        hint = "Check that every ( has a matching )" + (" on the same line." if line else ".")
     elif message in ("invalid syntax", "invalid syntax. Perhaps you forgot a comma?"):
         message = "This is not a complete formula"
         hint = "A formula looks like y = w*x + b; write * for every product."
-    return FormulaError(f"Syntax error: {message}.", source=text, column=column, hint=hint)
+    return FormulaError(
+        f"Syntax error: {message}.", source=text, column=column, hint=hint, line=line
+    )
+
+
+def _empty_statement(text: str, line: int | None) -> FormulaError | None:
+    """Find a ';' with nothing before it: ``a = x;; y = a`` or a line that starts with ';'."""
+    found = _EMPTY.search(text)
+    if found is None:
+        return None
+    return FormulaError(
+        "An empty statement: there is nothing before this ';'.",
+        source=text,
+        column=found.end(),
+        hint="Remove the extra ';', or write a statement like h = w*x before it.",
+        line=line,
+    )
+
+
+def _diagnose_statements(text: str, line: int | None) -> FormulaError | None:
+    """Run diagnose() on each ';'-separated part of a line, with columns in the whole line."""
+    start = 0
+    for part in text.split(";"):
+        found = diagnose(part, (*FUNCTIONS, *METHODS))
+        if found is not None:
+            column = None if found.column is None else start + found.column
+            return FormulaError(
+                found.message, source=text, column=column, hint=found.hint, line=line
+            )
+        start += len(part) + 1
+    return None
+
+
+_EMPTY = re.compile(r"^\s*;|;\s*;")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -353,14 +432,15 @@ _DECIMAL = re.compile(r"(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
 class _Converter:
     """Convert an ``ast`` expression into the Formula's own node types, or raise FormulaError."""
 
-    def __init__(self, text: str) -> None:
-        self.text = text
+    def __init__(self, text: str, line: int | None = None) -> None:
+        self.text = text  # one line: ast's offsets index it directly
+        self.line = line
 
     def error(
         self, message: str, node: ast.AST | int | None, hint: str | None = None
     ) -> FormulaError:
         column = node if isinstance(node, int) or node is None else node.col_offset + 1
-        return FormulaError(message, source=self.text, column=column, hint=hint)
+        return FormulaError(message, source=self.text, column=column, hint=hint, line=self.line)
 
     def convert(self, node: ast.expr) -> Expr:
         handler = _HANDLERS.get(type(node))
@@ -391,12 +471,13 @@ class _Converter:
                 f"The number {text} is too large; the limit is {MAX_MAGNITUDE:g}.",
                 source=self.text,
                 column=node.col_offset + 1,
+                line=self.line,
             )
         return Num(value, text, node.col_offset + 1)
 
     def name(self, node: ast.Name) -> Expr:
         name = node.id
-        if name in FUNCTIONS:
+        if name in FUNCTIONS or name in METHODS:
             raise self.error(f"{name} is a function: call it like {name}(x).", node)
         if name in CONSTANTS:
             return Const(name, node.col_offset + 1)
@@ -409,6 +490,7 @@ class _Converter:
                 f"{what} name is longer than {MAX_NAME_LENGTH} characters.",
                 source=self.text,
                 column=column,
+                line=self.line,
             )
         if problem := name_problem(name):
             raise self.error(f"{what} name {name!r} {problem}.", column)
@@ -436,13 +518,19 @@ class _Converter:
 
     def call(self, node: ast.Call) -> Expr:
         func = node.func
+        if isinstance(func, ast.Attribute) and func.attr in METHODS:
+            raise self.error(
+                f"Write {func.attr}(h) for h.{func.attr}(): a formula calls functions, "
+                "not methods.",
+                func,
+            )
         if not isinstance(func, ast.Name):
             raise self.error("Only the listed functions can be called, like sin(x).", func)
         name = func.id
-        if name not in FUNCTIONS:
+        if name not in FUNCTIONS and name not in METHODS:
             product = NAME.fullmatch(name) and name not in RESERVED
             raise self.error(
-                f"Unknown function {name!r}. Available: {', '.join(FUNCTIONS)}.",
+                f"Unknown function {name!r}. Available: {', '.join((*FUNCTIONS, *METHODS))}.",
                 func,
                 hint=f"For a product write {name}*(...)." if product else None,
             )
@@ -463,15 +551,20 @@ _HANDLERS: dict[type[ast.AST], Callable[[_Converter, ast.expr], Expr]] = {
 
 
 # ---------------------------------------------------------------------------------------------
-# The statement around the expression: [NAME =] expression
+# The statements around the expressions: [NAME =] expression, separated by ';' or new lines
 
 
-def _split_statement(tree: ast.Module, converter: _Converter) -> tuple[ast.Name | None, ast.expr]:
-    """Return the output's name node (None if not given) and the expression node."""
-    if len(tree.body) > 1:
-        raise converter.error("Write one formula at a time (no ';').", tree.body[1])
-    statement = tree.body[0]
+def _split_statement(
+    statement: ast.stmt, converter: _Converter, *, last: bool
+) -> tuple[ast.Name | None, ast.expr]:
+    """Return the statement's name node (None if not given) and its expression node."""
     if isinstance(statement, ast.Expr):
+        if not last:
+            raise converter.error(
+                "Only the last statement may leave its result unnamed.",
+                statement,
+                hint="Name this one, like h = w*x + b.",
+            )
         return None, statement.value
     if isinstance(statement, ast.Assign):
         if len(statement.targets) != 1:
@@ -509,65 +602,170 @@ def walk(expr: Expr) -> Iterator[Expr]:
 
 
 def parse(text: str, taken: Iterable[str] = ()) -> Formula:
-    """Parse ``[NAME =] expression`` into a Formula, or raise FormulaError saying where and why.
+    """Parse ``[NAME =] expression``, or several separated by ';' or new lines, into a Formula.
 
-    ``taken`` lists other names in use (inputs the formula does not use): the output avoids them.
+    Raise FormulaError saying where and why when the text is not one. ``taken`` lists other names
+    in use (inputs the formula does not use): no statement may assign them, and the output's
+    default name avoids them.
 
     >>> str(parse("z=x**y"))
     'z = x**y'
+    >>> parse("h = w*x; y = sigmoid(h)").names
+    ('h',)
     """
     if not isinstance(text, str):
         raise FormulaError(f"A formula is text, not {type(text).__name__}.")
-    _check_text(text)
+    _check_length(text)
     # Surrounding spaces mean nothing, but Python would call a leading one an indent.
-    text = text.strip()
+    text = text.replace("\r\n", "\n").replace("\r", "\n").strip()
     if not text:
         raise FormulaError("The formula is empty.", hint="Type a formula like y = x**2 + 1.")
-    try:
-        tree = _parse_quietly(text)
-    except SyntaxError as error:
-        raise _syntax_error(text, error) from None
-    except (MemoryError, RecursionError):
-        raise LimitError("The formula is too deeply nested.", source=text) from None
-    operations = _count_operations(tree)
+    lines = [line.strip() for line in text.split("\n")]
+    several = len(lines) > 1
+    trees = [
+        _parse_line(line, number if several else None)
+        for number, line in enumerate(lines, 1)
+        if line
+    ]
+    operations = sum(_count_operations(tree) for tree, _ in trees)
     if operations > MAX_OPERATIONS:
         raise LimitError(
             f"The formula has {operations} operations; the limit is {MAX_OPERATIONS}.",
             hint="Split it into smaller formulas.",
         )
-    converter = _Converter(text)
-    output, node = _split_statement(tree, converter)
-    expr = converter.convert(node)
-    variables = tuple(dict.fromkeys(n.name for n in walk(expr) if isinstance(n, Var)))
-    if not variables:
-        raise converter.error(
-            "The formula has no variables, so there is nothing to differentiate.",
-            node,
-            hint="Use a variable, e.g. y = 2*x + 1.",
+    nodes = [(node, converter) for tree, converter in trees for node in tree.body]
+    if len(nodes) > MAX_STATEMENTS:
+        node, converter = nodes[MAX_STATEMENTS]
+        raise LimitError(
+            f"The formula has {len(nodes)} statements; the limit is {MAX_STATEMENTS}.",
+            source=converter.text,
+            column=node.col_offset + 1,
+            line=converter.line,
         )
+    statements, variables = _Program(nodes, tuple(taken)).build()
     if len(variables) > MAX_VARIABLES:
         raise LimitError(
             f"The formula has {len(variables)} variables; the limit is {MAX_VARIABLES}.",
             source=text,
         )
-    name = _output_name(output, (*variables, *taken), converter)
-    return Formula(text, name, expr, variables, operations)
+    output = statements[-1]
+    names = tuple(statement.name for statement in statements[:-1])
+    return Formula(text, output.name, output.expr, variables, operations, statements, names)
 
 
-def _output_name(output: ast.Name | None, inputs: tuple[str, ...], converter: _Converter) -> str:
-    """Return the output's name: the one given, else the first default that is not an input."""
-    if output is None:
-        candidates = itertools.chain(OUTPUT_DEFAULTS, (f"out{n}" for n in itertools.count(1)))
-        return next(name for name in candidates if name not in inputs)
-    name, column = output.id, output.col_offset + 1
-    converter.check_name(name, column, "The output")
-    if name in inputs:
-        raise converter.error(
-            f"The output {name!r} is also the name of an input.",
+def _parse_line(text: str, line: int | None) -> tuple[ast.Module, _Converter]:
+    """Check and parse one line of statements; return its tree and a converter for it."""
+    _check_line(text, line)
+    try:
+        tree = _parse_quietly(text)
+    except SyntaxError as error:
+        raise _syntax_error(text, error, line) from None
+    except (MemoryError, RecursionError):
+        raise LimitError("The formula is too deeply nested.", source=text, line=line) from None
+    return tree, _Converter(text, line)
+
+
+class _Program:
+    """Convert statements in order, checking that each name is assigned once, before it is read."""
+
+    def __init__(self, nodes: list[tuple[ast.stmt, _Converter]], taken: tuple[str, ...]) -> None:
+        self.nodes = nodes
+        self.taken = taken
+        self.assigned: dict[str, int] = {}  # name -> the statement (1-based) that assigned it
+        self.inputs: dict[str, None] = {}  # names read but never assigned, in reading order
+        # The first statement assigning each name, to tell "used before assigned" apart.
+        self.first: dict[str, int] = {}
+        for number, (node, _) in enumerate(nodes, 1):
+            if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
+                self.first.setdefault(node.targets[0].id, number)
+
+    def build(self) -> tuple[tuple[Statement, ...], tuple[str, ...]]:
+        """Return the statements and the inputs, or raise FormulaError at the first problem."""
+        statements = []
+        for number, (node, converter) in enumerate(self.nodes, 1):
+            last = number == len(self.nodes)
+            target, value = _split_statement(node, converter, last=last)
+            expr = converter.convert(value)
+            self.read(expr, value, target, converter, last)
+            name = self.name(target, converter, last=last)
+            self.assigned[name] = number
+            column = (target or value).col_offset + 1
+            statements.append(Statement(name, expr, column, converter.line, converter.text))
+        return tuple(statements), tuple(self.inputs)
+
+    def read(
+        self,
+        expr: Expr,
+        value: ast.expr,
+        target: ast.Name | None,
+        converter: _Converter,
+        last: bool,
+    ) -> None:
+        """Sort the names ``expr`` reads into intermediates and inputs; refuse early reads."""
+        variables = [node for node in walk(expr) if isinstance(node, Var)]
+        if not variables and len(self.nodes) == 1:
+            raise converter.error(
+                "The formula has no variables, so there is nothing to differentiate.",
+                value,
+                hint="Use a variable, e.g. y = 2*x + 1.",
+            )
+        if not variables:
+            raise converter.error(
+                "This statement uses no variable, so its result would be a plain number, "
+                "not a tensor.",
+                target or value,
+                hint="Write the number where it is used, or compute it from an input.",
+            )
+        own = target.id if target is not None else None
+        for var in variables:
+            name = var.name
+            if name in self.assigned:
+                continue
+            if name == own and target is not None:
+                raise self.input_name(name, target.col_offset + 1, converter, last=last)
+            if name in self.first:
+                raise converter.error(
+                    f"{name!r} is used before it is assigned (statement {self.first[name]} "
+                    "assigns it).",
+                    var.column,
+                    hint=f"Assign {name} in an earlier statement; or, if {name} is an input, "
+                    "give the statement that assigns it another name.",
+                )
+            self.inputs.setdefault(name)
+
+    def name(self, target: ast.Name | None, converter: _Converter, *, last: bool) -> str:
+        """Return the statement's name: the one given, or for the output the first free default."""
+        if target is None:
+            used = (*self.inputs, *self.taken, *self.assigned)
+            candidates = itertools.chain(OUTPUT_DEFAULTS, (f"out{n}" for n in itertools.count(1)))
+            return next(name for name in candidates if name not in used)
+        name, column = target.id, target.col_offset + 1
+        converter.check_name(name, column, "The output" if last else "The name")
+        if name in self.assigned:
+            raise converter.error(
+                f"{name!r} is already assigned by statement {self.assigned[name]}; "
+                "each name is assigned only once.",
+                column,
+                hint=f"Give this result a new name, like {name}2 = ...",
+            )
+        if name in self.taken:
+            raise self.input_name(name, column, converter, last=last)
+        return name
+
+    @staticmethod
+    def input_name(name: str, column: int, converter: _Converter, *, last: bool) -> FormulaError:
+        """Refuse assigning to a name that is an input."""
+        if last:
+            return converter.error(
+                f"The output {name!r} is also the name of an input.",
+                column,
+                hint="Give the output another name, e.g. z = ...",
+            )
+        return converter.error(
+            f"The name {name!r} is also the name of an input.",
             column,
-            hint="Give the output another name, e.g. z = ...",
+            hint="Give this result another name.",
         )
-    return name
 
 
 # ---------------------------------------------------------------------------------------------
@@ -611,6 +809,8 @@ def spell(expr: Expr, parts: tuple[str, ...], *, torch: bool = False) -> str:
         (arg,) = parts
         if not torch:
             return f"{expr.func}({arg})"
+        if expr.func in METHODS:
+            return _method(expr, arg)
         return (
             f"{FUNCTIONS[expr.func]}(torch.tensor({arg}))"
             if is_number(expr.arg)
@@ -630,3 +830,12 @@ def spell(expr: Expr, parts: tuple[str, ...], *, torch: bool = False) -> str:
         right = f"({right})"
     space = " " if mine == 1 else ""
     return f"{left}{space}{expr.op}{space}{right}"
+
+
+def _method(expr: Call, arg: str) -> str:
+    """Spell ``detach(h)`` as PyTorch does, ``h.detach()``, bracketing what needs it."""
+    if is_number(expr.arg):
+        arg = f"torch.tensor({arg})"
+    elif _precedence(expr.arg) < _PRECEDENCE["atom"]:
+        arg = f"({arg})"
+    return f"{arg}.{METHODS[expr.func]}()"

@@ -29,6 +29,7 @@ __all__ = [
     "Record",
     "brief",
     "build_graph",
+    "graph_and_ids",
     "scalar",
     "walk",
 ]
@@ -53,6 +54,8 @@ class Node:
     tracked: bool = True  # False for constants and inputs without requires_grad
     brief: str = ""  # detail shortened for the box, keeping the operator: "(…)**2"
     use: tuple[int, int] | None = None  # (k, n): drawn copy k of a leaf used n times
+    name: str = ""  # the named intermediate this backward function produced, e.g. "h"
+    detached: str = ""  # for a detached tensor: what was detached, "h" for h.detach()
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +87,7 @@ class Operand:
     text: str
     value: Number
     input_name: str | None = None
+    detached: str = ""  # the text of the tensor detached, "h" for detach(h); "" if not detached
 
 
 @dataclass(slots=True)
@@ -94,6 +98,7 @@ class Record:
     value: Number
     constants: Sequence[Operand]  # the operands that need no gradient, in operand order
     brief: str = ""  # detail shortened for a box: brief(expr, detail)
+    name: str = ""  # the statement's name when this operation's result is a named intermediate
 
 
 def brief(expr: Expr, text: str, limit: int = MAX_BRIEF) -> str:
@@ -204,6 +209,7 @@ class _Builder:
         fields = {}
         if record is not None:
             fields = {"detail": record.detail, "value": record.value, "brief": record.brief}
+            fields |= {"name": record.name}
         self.add(fn, "backward", title, grad=_first(received), **fields)
         constants = _constants_for(fn, record)
         for slot, (nxt, _) in enumerate(fn.next_functions):
@@ -211,15 +217,29 @@ class _Builder:
                 self.link(nxt, fn, grad=scalar(sent[slot]) if slot < len(sent) else None)
                 continue
             operand = constants.pop(0) if constants else None
-            if operand is None:
-                src = self.add((fn, slot), "constant", "constant", tracked=False)
-            elif operand.input_name is not None:
-                src = self.input(operand.input_name)
-            else:
-                src = self.add(
-                    (fn, slot), "constant", operand.text, value=operand.value, tracked=False
-                )
-            self.link(src, fn, needs_grad=False)
+            self.link(self.constant(fn, slot, operand), fn, needs_grad=False)
+
+    def constant(self, fn: Any, slot: int, operand: Operand | None) -> Any:
+        """Add what PyTorch recorded as None in slot ``slot`` of ``fn``, and return its key.
+
+        That is a number, an input without requires_grad, or a detached tensor (drawn like a
+        constant, with its value and where the gradient stops).
+        """
+        if operand is None:
+            return self.add((fn, slot), "constant", "constant", tracked=False)
+        detached = operand.detached or _detached_from(operand.text)
+        if operand.input_name in self.inputs and not detached:
+            return self.input(operand.input_name)
+        detail = "detached: gradient stops here" if detached else ""
+        return self.add(
+            (fn, slot),
+            "constant",
+            operand.text,
+            value=operand.value,
+            tracked=False,
+            detail=detail,
+            detached=detached,
+        )
 
 
 def build_graph(
@@ -237,6 +257,32 @@ def build_graph(
     ``functions`` is ``walk(output.grad_fn)``; ``hooked`` maps each of them to the (grad_inputs,
     grad_outputs) its hook saw; ``records`` maps the functions the evaluator created to their
     operation; ``used`` names the inputs that appear in the formula, in reading order.
+    """
+    graph, _ = graph_and_ids(
+        output_name,
+        output,
+        inputs=inputs,
+        records=records,
+        hooked=hooked,
+        functions=functions,
+        used=used,
+    )
+    return graph
+
+
+def graph_and_ids(
+    output_name: str,
+    output: torch.Tensor,
+    *,
+    inputs: dict[str, torch.Tensor],
+    records: dict[Any, Record],
+    hooked: Hooked,
+    functions: Sequence[Any],
+    used: Sequence[str],
+) -> tuple[Graph, dict[Any, str]]:
+    """Build the Graph as build_graph does, and map each backward function to its node's id.
+
+    The map is what steps.py needs to tell which box each step of backward ran in.
     """
     grads_flowed = bool(hooked) or (output.grad_fn is None and output.requires_grad)
     builder = _Builder(inputs, records, hooked)
@@ -257,7 +303,8 @@ def build_graph(
         builder.function(fn)
     for name in used:
         builder.input(name)
-    return builder.graph()
+    ids = {fn: builder.ids[fn] for fn in functions}
+    return builder.graph(), ids
 
 
 def _constants_for(fn: Any, record: Record | None) -> list[Operand]:
@@ -272,6 +319,21 @@ def _constants_for(fn: Any, record: Record | None) -> list[Operand]:
     constants = list(record.constants)
     nones = sum(nxt is None for nxt, _ in fn.next_functions)
     return constants if len(constants) == nones else []
+
+
+def _detached_from(text: str) -> str:
+    """Return ``h`` for the spelling ``detach(h)`` of a detached operand, else "".
+
+    ``detach(a)*detach(b)`` is not one: its first bracket closes before the end.
+    """
+    if not (text.startswith("detach(") and text.endswith(")")):
+        return ""
+    depth = 0
+    for position, char in enumerate(text):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth == 0 and char == ")":
+            return text[len("detach(") : -1] if position == len(text) - 1 else ""
+    return ""
 
 
 def _input_name(tensor: torch.Tensor, inputs: dict[str, torch.Tensor]) -> str | None:

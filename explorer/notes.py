@@ -5,9 +5,12 @@ from __future__ import annotations
 import math
 
 from explorer.evaluate import Evaluation
+from explorer.formula import METHODS, Call, Formula, Var, children, unparse, walk
 from explorer.graph import Graph, Node
 
-__all__ = ["notes", "unused_note"]
+__all__ = ["lessons", "notes", "unused_note"]
+
+_ORDINALS = {2: "second", 3: "third"}
 
 _KINKS = {"AbsBackward0": "abs", "ReluBackward0": "relu"}
 
@@ -32,8 +35,19 @@ def notes(evaluation: Evaluation) -> tuple[tuple[str, ...], tuple[str, ...]]:
     found = _Found()
     _output_notes(evaluation, found)
     _input_notes(evaluation, found)
+    _program_notes(evaluation, found)
     _graph_notes(evaluation.graph, found)
     return tuple(found.texts), tuple(found.warnings)
+
+
+def lessons(evaluation: Evaluation) -> tuple[str, ...]:
+    """Return what PyTorch itself said or did that a student should learn from, explained.
+
+    Each quotes PyTorch's own words where it spoke: its warning on reading ``.grad`` of a non-leaf
+    tensor, its RuntimeError on a second backward() through a freed graph.
+    """
+    found = [*_grad_lessons(evaluation), *_call_lessons(evaluation)]
+    return tuple(found)
 
 
 def unused_note(name: str) -> str:
@@ -108,3 +122,129 @@ def _turns_nonfinite(node: Node, sent: list[float]) -> bool:
     if node.grad is None or not math.isfinite(node.grad):
         return False
     return any(not math.isfinite(grad) for grad in sent)
+
+
+def _program_notes(evaluation: Evaluation, found: _Found) -> None:
+    """Say where detach cut the graph, and which gradients it took away."""
+    formula = evaluation.formula
+    live, behind = _reach(formula)
+    for statement in formula.statements:
+        if statement.name in formula.names and statement.name not in live | behind:
+            found.info(
+                f"{statement.name} is computed but {formula.output} does not use it, so no "
+                f"gradient reaches {statement.name}."
+            )
+    cuts = dict.fromkeys(
+        unparse(node.arg)
+        for statement in formula.statements
+        for node in walk(statement.expr)
+        if isinstance(node, Call) and node.func in METHODS
+    )
+    for cut in cuts:
+        found.info(
+            f"detach({cut}) is {cut}.detach(): the same value as a new tensor with no grad_fn, so "
+            f"PyTorch records nothing behind it. The graph is cut there, and no gradient flows "
+            f"back through it to what {cut} was computed from."
+        )
+    if not evaluation.backward_ran:
+        return
+    for item in evaluation.inputs:
+        if not item.requires_grad or item.name not in behind:
+            continue
+        if item.name not in live:
+            found.info(
+                f"{item.name}.grad is None: every path from {formula.output} back to "
+                f"{item.name} goes through detach, so no gradient reaches {item.name}."
+            )
+        else:
+            found.info(
+                f"{item.name}.grad counts only the paths that avoid detach; what would flow "
+                f"through detach is left out, so it is smaller than (or differs from) the full "
+                f"derivative of {formula.output} by {item.name}."
+            )
+
+
+def _reach(formula: Formula) -> tuple[set[str], set[str]]:
+    """Return the names the output reaches without crossing detach, and those behind a detach.
+
+    Names are inputs and intermediates; a name may be in both sets (reached both ways).
+    """
+    made = {statement.name: statement.expr for statement in formula.statements}
+    live: set[str] = set()
+    behind: set[str] = set()
+    stack = [(formula.expr, False)]
+    while stack:
+        expr, cut = stack.pop()
+        if isinstance(expr, Var):
+            seen = behind if cut else live
+            if expr.name not in seen:
+                seen.add(expr.name)
+                if expr.name in made:
+                    stack.append((made[expr.name], cut))
+            continue
+        cut = cut or (isinstance(expr, Call) and expr.func in METHODS)
+        stack.extend((child, cut) for child in children(expr))
+    return live, behind
+
+
+def _grad_lessons(evaluation: Evaluation) -> list[str]:
+    """Explain .grad of the intermediates: None with PyTorch's warning, or kept by retain_grad."""
+    found = []
+    silent = [
+        item.name
+        for item in evaluation.intermediates
+        if item.requires_grad and not item.is_leaf and not item.retained
+    ]
+    if evaluation.grad_warning and silent:
+        names = ", ".join(silent)
+        found.append(
+            f"{names} {'is not a leaf tensor' if len(silent) == 1 else 'are not leaf tensors'}: "
+            f"backward() fills .grad only for leaves, so {silent[0]}.grad is None, and reading it "
+            f'made PyTorch warn: "{evaluation.grad_warning}" Switch on retain_grad for '
+            f"{silent[0]} to see its gradient."
+        )
+    for item in evaluation.intermediates:
+        if item.retained and item.grad is not None:
+            found.append(
+                f"{item.name}.retain_grad() asked PyTorch to keep the gradient of this non-leaf "
+                f"tensor: {item.name}.grad = {item.grad_repr} is d{evaluation.output}/d{item.name}"
+                + (", summed over the backward() calls." if len(evaluation.calls) > 1 else ".")
+            )
+    for name in evaluation.unretained:
+        found.append(
+            f"{name} does not require grad, so {name}.retain_grad() would raise an error; it is "
+            f"left out, and {name}.grad stays None."
+        )
+    return found
+
+
+def _call_lessons(evaluation: Evaluation) -> list[str]:
+    """Explain a second or third backward(): PyTorch's refusal, or gradients that accumulate."""
+    calls, out = evaluation.calls, evaluation.output
+    if len(calls) < 2:
+        return []
+    failed = next((call for call in calls if call.error), None)
+    if failed is not None:
+        return [
+            f"The {_ORDINALS[failed.number]} call of {out}.backward() raised PyTorch's "
+            f'RuntimeError: "{failed.error}" The first call freed the tensors the backward '
+            f"functions had saved; call {out}.backward(retain_graph=True) to keep them for "
+            "another call."
+        ]
+    found = []
+    if not evaluation.retain_graph:
+        found.append(
+            f"The second call of {out}.backward() worked even without retain_graph=True: no "
+            "backward function on this graph saved a tensor, so the first call had nothing to "
+            "free."
+        )
+    first, last = calls[0].grads, calls[-1].grads
+    grown = next((name for name, grad in first.items() if grad and last.get(name) != grad), None)
+    if grown is not None:
+        found.append(
+            f"Each backward() call adds its gradients to .grad instead of replacing them: "
+            f"{grown}.grad went from {first[grown]:g} after one call to {last[grown]:g} after "
+            f"{len(calls)}. Training loops clear them (optimizer.zero_grad()) before each "
+            "backward()."
+        )
+    return found

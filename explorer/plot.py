@@ -2,7 +2,7 @@
 
 The curve and the derivative come from PyTorch on many points at once (one vectorised backward);
 the tangent's slope is the gradient the single exploration computed, never a separate estimate.
-The same backward feeds the scrubber: plotly frames at every other curve point, played by a slider
+The same backward feeds the scrubber: plotly frames at every third curve point, played by a slider
 inside the figure, so dragging it moves the point, the tangent and the slope readout in the browser
 at frame rate, with no round trip to the server.
 """
@@ -19,6 +19,7 @@ import plotly.io
 
 from explorer.evaluate import evaluate_many
 from explorer.formula import Formula
+from explorer.higher import second_many
 
 __all__ = [
     "FRAME_STRIDE",
@@ -27,14 +28,20 @@ __all__ = [
     "curve",
     "figure",
     "grid",
+    "house_layout",
     "readout",
     "to_html",
     "with_point",
 ]
 
-POINTS = 241  # odd, so a symmetric range has its middle as a point; also caps integer points
-FRAME_STRIDE = 2  # every other point is a frame: 121 frames, ~4 px apart on a 500 px slider
+# Odd, so a symmetric range has its middle as a point; also caps integer points. 300 intervals: the
+# default slider (-5 to 5 by 0.1) lands on every third point, and [-0.1, 0.2] has 0 on the grid.
+POINTS = 301
+# Every third point is a frame: 101, the issue's minimum, ~5 px apart on a 500 px slider. Each step
+# of plotly's slider is drawn and measured in the browser whenever the chart is (every rerun).
+FRAME_STRIDE = 3
 CURVE_COLOR, TANGENT_COLOR, SLOPE_COLOR, POINT_COLOR = "#0072B2", "#D55E00", "#009E73", "#000000"
+SECOND_COLOR = "#CC79A7"  # reddish purple, the next Okabe-Ito colour: f'' beside f'
 GRID_COLOR, LINE_COLOR, TEXT_COLOR = "#E5E5E5", "#BDBDBD", "#262730"
 
 
@@ -51,6 +58,9 @@ class Curve:
     here: int | None = None  # index of the variable's current value in xs, when it is in range
     y_holes: tuple[tuple[int, str], ...] = ()  # (index, "inf", "-inf" or "nan") where ys is None
     slope_holes: tuple[tuple[int, str], ...] = ()  # the same for slopes
+    # (x, f''(x)) on the grid, by autograd with create_graph=True; kept apart from xs, which
+    # with_point extends by the exploration's own point (whose f'' the page does not compute)
+    curvature: tuple[tuple[float, float | None], ...] | None = None
 
     def hole(self, i: int, *, slope: bool = False) -> str:
         """Say what the value (or slope) at point i is when it is not finite: inf, -inf or nan."""
@@ -108,8 +118,13 @@ def grid(
     high: float,
     *,
     differentiate: bool = True,
+    second: bool = False,
 ) -> Curve:
-    """Compute the output on evenly spaced points of [low, high] (whole numbers for an int)."""
+    """Compute the output on evenly spaced points of [low, high] (whole numbers for an int).
+
+    With ``second`` (a float variable with a gradient), f'' comes from the same vectorised pass,
+    differentiated twice (``higher.second_many``).
+    """
     discrete = isinstance(values[variable], int)
     if discrete:
         start, stop = math.ceil(low), math.floor(high)
@@ -117,7 +132,13 @@ def grid(
         xs: list[float] = list(range(start, stop + 1, step))
     else:
         xs = _grid(low, high)
-    ys, slopes = evaluate_many(formula, values, variable, xs, differentiate=differentiate)
+    curvature = None
+    if second and differentiate and not discrete:
+        ys, slopes, seconds = second_many(formula, values, variable, xs)
+        if seconds is not None:
+            curvature = tuple(zip(map(float, xs), _finite(seconds), strict=True))
+    else:
+        ys, slopes = evaluate_many(formula, values, variable, xs, differentiate=differentiate)
     return Curve(
         variable,
         formula.output,
@@ -128,6 +149,7 @@ def grid(
         None,
         _holes(ys),
         _holes(slopes or []),
+        curvature,
     )
 
 
@@ -187,6 +209,7 @@ def figure(
     slope: float | None,
     *,
     derivative: bool = False,
+    second: bool = False,
     font_size: int = 14,
     height: int = 440,
     scrub: bool = True,
@@ -204,6 +227,10 @@ def figure(
     if derivative and curve.slopes is not None:
         name = f"d{curve.output}/d{curve.variable}"
         traces.append(_line(curve.xs, curve.slopes, name, SLOPE_COLOR, 2, dash="dot"))
+    if second and curve.curvature is not None:
+        xs, seconds = zip(*curve.curvature, strict=True)
+        name = f"d2{curve.output}/d{curve.variable}2"
+        traces.append(_line(xs, seconds, name, SECOND_COLOR, 2, dash="dashdot"))
     if curve.discrete:
         traces[0]["mode"] = "lines+markers"
     stage = _Stage(curve, x_range, y_range[0])
@@ -220,7 +247,7 @@ def figure(
 
 
 def _stops(curve: Curve) -> list[int]:
-    """Pick the curve points the scrubber stops at: every other one, both ends and the current."""
+    """Pick the curve points the scrubber stops at: every third one, both ends and the current."""
     if curve.slopes is None or curve.discrete or len(curve.xs) < 2:
         return []  # no gradient, so no tangent to move; an integer tensor cannot have one
     last = len(curve.xs) - 1
@@ -381,6 +408,15 @@ def _layout(
         "showexponent": "all",
     }
     return {
+        **house_layout(font_size, height),
+        "xaxis": {**axis, "title": {"text": curve.variable, "standoff": 2}, "range": x_range},
+        "yaxis": {**axis, "title": {"text": curve.output, "standoff": 6}, "range": y_range},
+    }
+
+
+def house_layout(font_size: int, height: int) -> dict[str, Any]:
+    """Return the look every figure of the page shares: font, white paper, legend above."""
+    return {
         # No template: plotly's default one costs a few ms per rerun and the figure sets its look.
         "template": {},
         "font": {"size": font_size, "family": "Helvetica, Arial, sans-serif", "color": TEXT_COLOR},
@@ -391,8 +427,6 @@ def _layout(
         "margin": {"l": 8, "r": 16, "t": 8, "b": 8},
         "legend": {"orientation": "h", "x": 0, "xanchor": "left", "y": 1.02, "yanchor": "bottom"},
         "hoverlabel": {"font": {"size": font_size}},
-        "xaxis": {**axis, "title": {"text": curve.variable, "standoff": 2}, "range": x_range},
-        "yaxis": {**axis, "title": {"text": curve.output, "standoff": 6}, "range": y_range},
     }
 
 

@@ -31,6 +31,7 @@ _F = {
     "sigmoid": lambda v: 1 / (1 + math.exp(-v)),
     "relu": lambda v: max(v, 0.0),
     "softplus": lambda v: math.log1p(math.exp(v)),
+    "detach": lambda v: v,  # the same value; only the gradient is cut
 }
 
 

@@ -154,8 +154,8 @@ def test_variable_keeps_its_value_when_the_formula_changes() -> None:
     """x keeps its value and settings through an edit of the formula, even a broken one."""
     at = start()
     at.slider(key="value_x").set_value(1.5).run()
-    at.text_input(key="formula").input("y = x^2").run()
-    at.text_input(key="formula").input("y = x**3 + w").run()
+    at.text_area(key="formula").input("y = x^2").run()
+    at.text_area(key="formula").input("y = x**3 + w").run()
     healthy(at)
     assert transcript(at).splitlines()[0] == "x: tensor(1.5000, requires_grad=True)"
 
@@ -163,11 +163,11 @@ def test_variable_keeps_its_value_when_the_formula_changes() -> None:
 def test_bad_formula_shows_an_error_with_caret_and_no_exception() -> None:
     """A bad formula: st.error under the formula box, the caret line as code, no traceback."""
     at = start()
-    at.text_input(key="formula").input("y = x^2").run()
+    at.text_area(key="formula").input("y = x^2").run()
     healthy(at)
     assert "is not a power" in at.sidebar.error[0].value
     assert at.sidebar.code[0].value == "y = x^2\n     ^"
-    at.text_input(key="formula").input("y = x**2").run()
+    at.text_area(key="formula").input("y = x**2").run()
     healthy(at)
     assert not at.error
 
@@ -177,7 +177,7 @@ def test_an_incomplete_formula_keeps_the_last_view(typed: str) -> None:
     """While a formula does not parse, transcript, graph, plot and controls stay as they were."""
     at = start()
     before = (transcript(at), dot(at), plot(at))
-    at.text_input(key="formula").input(typed).run()
+    at.text_area(key="formula").input(typed).run()
     healthy(at)
     assert at.sidebar.error
     assert (transcript(at), dot(at), plot(at)) == before
@@ -318,7 +318,7 @@ def test_derivative_toggle_adds_the_autograd_derivative_curve() -> None:
 
 
 def test_every_preset_runs_cleanly() -> None:
-    """Each classroom preset produces a transcript, a graph and a plot without errors."""
+    """Each preset produces a transcript, a graph and its tab (plot or steps) without errors."""
     at = start()
     for preset in PRESETS:
         at.selectbox(key="preset").select(preset.label).run()
@@ -326,7 +326,13 @@ def test_every_preset_runs_cleanly() -> None:
         assert not at.error, preset.label
         assert transcript(at).splitlines()[0].startswith(f"{next(iter(preset.values))}: tensor(")
         assert "digraph autograd" in dot(at)
-        assert plot(at)["data"]
+        if preset.panel == "plot":
+            assert plot(at)["data"], preset.label
+        elif preset.panel == "steps":
+            assert any("Step" in block.value for block in at.markdown), preset.label
+        else:
+            assert preset.panel == "check"
+            assert at.table, preset.label
 
 
 def test_user_text_is_never_rendered_as_markdown() -> None:
@@ -341,7 +347,7 @@ def test_user_text_is_never_rendered_as_markdown() -> None:
 def test_typing_a_new_variable_then_moving_a_slider_keeps_the_page_working() -> None:
     """A variable that appears while typing gets one set of controls, and the page keeps working."""
     at = start()
-    at.text_input(key="formula").input("y = x**2 + q").run()
+    at.text_area(key="formula").input("y = x**2 + q").run()
     at.slider(key="value_x").set_value(2.5).run()
     at.slider(key="value_q").set_value(0.5).run()
     healthy(at)
@@ -493,7 +499,7 @@ def test_a_tiny_value_survives_other_changes() -> None:
 def test_switching_to_int_while_typing_keeps_the_controls() -> None:
     """A broken formula, then an input switched to int: the page and the controls stay."""
     at = start(formula="y = x**-1", value_x="2.0")
-    at.text_input(key="formula").input("y = x**-1 +").run()
+    at.text_area(key="formula").input("y = x**-1 +").run()
     at.segmented_control(key="dtype_x").set_value("int").run()
     healthy(at)
     assert at.segmented_control(key="dtype_x").value == "int"
@@ -512,7 +518,7 @@ def test_the_url_while_typing_restores_the_view_shown() -> None:
     """While the box has an error, the URL names the formula that the page still shows."""
     at = start()
     at.slider(key="value_x").set_value(2.5).run()
-    at.text_input(key="formula").input("y = x**2 +").run()
+    at.text_area(key="formula").input("y = x**2 +").run()
     assert at.query_params["formula"] == "y = x**2 + 1"
     assert at.query_params["value_x"] == "2.5"
 

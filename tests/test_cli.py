@@ -227,3 +227,145 @@ def test_cli_shows_control_characters_as_escapes(
     err = capsys.readouterr().err
     assert shown in err
     assert all(char.isprintable() or char == "\n" for char in err), repr(err)
+
+
+EXAMPLE3 = ["z = x**y", "x=3.0", "y=4.0"]
+
+
+def test_cli_steps_prints_the_engines_steps_as_numbered_blocks(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """--steps: PowBackward1 sends 4·3³ = 108 and 81·ln 3 = 88.99; each AccumulateGrad adds."""
+    assert main([*EXAMPLE3, "--steps"]) == 0
+    out, err = capsys.readouterr()
+    blocks = out.split("\n\n")
+    assert err == ""
+    assert [block.splitlines()[0] for block in blocks] == [
+        "Step 1: PowBackward1 (z = 81)",
+        "Step 2: AccumulateGrad for x",
+        "Step 3: AccumulateGrad for y",
+    ]
+    assert "towards x: ∂z/∂x = y·x^(y−1) = 4·3^(4−1) = 108; sends 1·108 = 108" in blocks[0]
+    assert "towards y: ∂z/∂y = x^y·ln x = 81·ln 3 = 88.99; sends 1·88.99 = 88.99" in blocks[0]
+    assert blocks[1].splitlines()[1:] == ["  receives 108", "  x.grad = 0 + 108 = 108"]
+    assert out.endswith("y.grad = 0 + 88.99 = 88.99\n")
+
+
+def test_cli_steps_with_backward_twice_shows_the_second_call(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """--backward 2 --retain-graph: the second call's steps follow, and .grad goes 108 + 108."""
+    assert main([*EXAMPLE3, "--steps", "--backward", "2", "--retain-graph"]) == 0
+    out, err = capsys.readouterr()
+    heads = [block.splitlines()[0] for block in out.split("\n\n")]
+    assert heads[3:] == [
+        "Step 4 (backward call 2): PowBackward1 (z = 81)",
+        "Step 5 (backward call 2): AccumulateGrad for x",
+        "Step 6 (backward call 2): AccumulateGrad for y",
+    ]
+    assert "  x.grad = 108 + 108 = 216\n" in out
+    assert err.startswith("lesson: Each backward() call adds its gradients")
+
+
+def test_cli_steps_without_backward_says_why_there_are_none(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Nothing requires grad: no steps on stdout, and a note on stderr saying why."""
+    assert main(["y = 2*x", "x=1.0", "--no-grad", "x", "--steps"]) == 0
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith("note: backward() did not run")
+
+
+def test_cli_second_prints_the_gradient_tensor_and_its_derivative(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """--second x for y = x**3 at 2: dy/dx = 3x² = 12 with a grad_fn, d2y/dx2 = 6x = 12."""
+    assert main(["y = x**3", "x=2.0", "--second", "x"]) == 0
+    out, err = capsys.readouterr()
+    assert out.splitlines() == [
+        "x: tensor(2., requires_grad=True)",
+        "y: tensor(8., grad_fn=<PowBackward0>)",
+        "dy/dx: tensor(12., grad_fn=<MulBackward0>)",
+        "d2y/dx2: tensor(12.)",
+    ]
+    assert err == ""
+
+
+def test_cli_second_puts_the_notes_on_stderr(capsys: pytest.CaptureFixture[str]) -> None:
+    """Through relu's kink the note says what PyTorch does; stdout keeps only what it prints."""
+    assert main(["y = relu(x)**2", "x=0.0", "--second", "x"]) == 0
+    out, err = capsys.readouterr()
+    assert out.splitlines()[-1] == "d2y/dx2: tensor(0.)"
+    assert err.startswith("note: relu has a kink at 0")
+
+
+def test_cli_grad_graph_prints_the_gradients_graph_as_dot(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """--grad-graph x prints the double-backward graph, the same DOT as test_higher's golden."""
+    assert main([*EXAMPLE3, "--grad-graph", "x"]) == 0
+    assert capsys.readouterr().out == (GOLDEN / "example3_gradgraph.dot").read_text()
+
+
+def test_cli_check_prints_the_table(capsys: pytest.CaptureFixture[str]) -> None:
+    """--check: smooth gradients agree; relu at its kink disagrees and the reason says why."""
+    assert main([*EXAMPLE3, "--check"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:2] == ["input", "value"]
+    assert [line.split()[0] for line in lines[1:]] == ["x", "y"]
+    assert all(line.endswith("agree") for line in lines[1:])
+    assert main(["y = relu(x)", "x=0.0", "--check"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].endswith("disagree (kink)")
+    assert lines[2].startswith("x: relu has a kink at 0")
+
+
+def test_cli_check_after_backward_twice_checks_one_call(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """With .grad summed over two calls (216), --check compares one call's 108, and says so."""
+    assert main([*EXAMPLE3, "--check", "--backward", "2", "--retain-graph"]) == 0
+    out, err = capsys.readouterr()
+    assert out.splitlines()[1].split()[:4] == ["x", "3", "108", "108"]
+    assert "note: --check compares the gradients of one backward() call" in err
+    assert main([*EXAMPLE3, "--check", "--backward", "2"]) == 0  # the second call raised
+    out, err = capsys.readouterr()
+    assert out.splitlines()[1].split()[:4] == ["x", "3", "108", "108"]
+    assert "note: --check" not in err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--second", "q"], "error: q is not an input of the formula"),
+        (["--grad-graph", "q"], "error: q is not an input of the formula"),
+        (["--second", ""], "error: The input name for --second is empty."),
+        (["--second", "y", "--no-grad", "y"], "error: y was created without requires_grad=True"),
+        (["--grad-graph", "x", "--svg", "g.svg"], None),
+    ],
+)
+def test_cli_second_refuses_a_name_it_cannot_differentiate_by(
+    renders: list[str], capsys: pytest.CaptureFixture[str], args: list[str], message: str | None
+) -> None:
+    """A bad NAME: exit 2 with 'error:' and nothing written; a good one still writes --svg."""
+    status = main([*EXAMPLE3, *args])
+    out, err = capsys.readouterr()
+    if message is None:
+        assert (status, renders, err) == (0, ["svg"], "wrote g.svg (12.3 kB)\n")
+        return
+    assert (status, out, renders) == (2, "", [])
+    assert err.startswith(message)
+
+
+@pytest.mark.parametrize(
+    "pair", [["--steps", "--dot"], ["--check", "--code"], ["--second", "x", "--grad-graph", "x"]]
+)
+def test_cli_prints_one_document_at_a_time(
+    pair: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """stdout holds one document: two options that each pick one are refused, exit 2."""
+    with pytest.raises(SystemExit) as exited:
+        main([*EXAMPLE3, *pair])
+    assert exited.value.code == 2
+    assert "not allowed with argument" in capsys.readouterr().err

@@ -97,7 +97,7 @@ def test_every_frame_slope_is_the_closed_form_derivative_and_autograds(name: str
 
 
 def test_frames_update_only_the_moving_traces_not_the_curve() -> None:
-    """A frame resends the tangent and the point, never the 241-point curve."""
+    """A frame resends the tangent and the point, never the 301-point curve."""
     line, fig = seed("example1")
     moving = [traces(fig)["tangent"], traces(fig)["(x, y)"]]
     assert len(line.xs) == POINTS
@@ -126,12 +126,12 @@ def test_the_scrubber_starts_on_the_current_value_with_pytorchs_gradient(
 
 
 def test_a_value_between_curve_points_gets_its_own_frame() -> None:
-    """x = 2.1 is not on the 241-point grid: it is added, so the readout matches x.grad."""
-    line, fig = build("y = x**2 + 1", {"x": 2.1}, "x")
+    """x = 2.05 is not on the 301-point grid: it is added, so the readout matches x.grad."""
+    line, fig = build("y = x**2 + 1", {"x": 2.05}, "x")
     assert len(line.xs) == POINTS + 1
-    assert line.xs[line.here] == 2.1
+    assert line.xs[line.here] == 2.05
     slider = fig["layout"]["sliders"][0]
-    assert slider["steps"][slider["active"]]["label"] == "x = 2.1   slope dy/dx = 4.2000"
+    assert slider["steps"][slider["active"]]["label"] == "x = 2.05   slope dy/dx = 4.1000"
 
 
 def test_zero_on_the_grid_is_exactly_zero() -> None:

@@ -21,8 +21,12 @@ ARTIFACTS = Path(__file__).resolve().parent / "artifacts" / "screen"
 VIEWPORTS = ((1280, 720), (1920, 1080))
 MIN_GRAPH_TEXT = {False: 12.0, True: 16.0}  # px at 1280x720, for graphs of up to 12 nodes
 # The neuron's 12 boxes stand 8 ranks deep: they fill the column's height at 12 px in projector
-# mode too, and 16 px would need a taller screen (its full-screen button gives 30 px). Known gap.
-DEEP = {"Neuron: (sigmoid(w*x + b) - t)**2": 12.0}
+# mode too, and 16 px would need a taller screen (its full-screen button gives 30 px). Known gap,
+# for each preset that draws that graph.
+DEEP = dict.fromkeys(
+    ("Neuron: (sigmoid(w*x + b) - t)**2", "Step through a neuron", "Program: h.grad, retain_grad"),
+    12.0,
+)
 
 pytestmark = pytest.mark.browser
 

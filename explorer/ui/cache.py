@@ -7,20 +7,33 @@ from dataclasses import dataclass
 
 import streamlit as st
 
+from explorer import surface
 from explorer.chart import PAGE_NODES, chart_plan
+from explorer.check import CheckRow, check_explored
 from explorer.core import Exploration, explore
 from explorer.dot import rankdir, to_dot
 from explorer.formula import Formula, parse
+from explorer.higher import Hessian, Second, hessian_explored, second_explored, second_many
 from explorer.plot import Curve, grid, with_point
+from explorer.steps import step_view
+from explorer.trace import Trace, trace
 
 __all__ = [
+    "ONCE",
+    "Backward",
     "Chart",
     "Inputs",
     "cached_chart",
+    "cached_check",
+    "cached_curvature",
     "cached_explore",
     "cached_grid",
+    "cached_hessian",
     "cached_parse",
+    "cached_second",
+    "cached_trace",
     "plot_curve",
+    "surface_grid",
 ]
 
 _COLUMN = (420.0, 420.0)  # the graph column at 1280x720 (560 px), in points
@@ -40,14 +53,35 @@ class Chart:
 Inputs = tuple[tuple[str, str, int | float, bool], ...]
 
 
+# How backward runs: the intermediates to retain_grad(), backward() calls, retain_graph.
+Backward = tuple[tuple[str, ...], int, bool]
+ONCE: Backward = ((), 1, False)
+
+
 # An exploration of a 200-operation formula pickles to about 110 kB: 256 entries stay near 30 MB.
 @st.cache_data(max_entries=256, show_spinner=False)
-def cached_explore(formula: str, inputs: Inputs) -> Exploration:
-    """Run explore() on the inputs."""
-    return explore(formula, {n: v for n, _, v, _ in inputs}, {n: g for n, _, _, g in inputs})
+def cached_explore(formula: str, inputs: Inputs, backward: Backward = ONCE) -> Exploration:
+    """Run explore() on the inputs, with backward run as asked."""
+    retain, calls, retain_graph = backward
+    return explore(
+        formula,
+        {n: v for n, _, v, _ in inputs},
+        {n: g for n, _, _, g in inputs},
+        retain=retain,
+        backward_calls=calls,
+        retain_graph=retain_graph,
+    )
 
 
-def plot_curve(ex: Exploration, inputs: Inputs, variable: str, low: float, high: float) -> Curve:
+def plot_curve(
+    ex: Exploration,
+    inputs: Inputs,
+    variable: str,
+    low: float,
+    high: float,
+    *,
+    second: bool = False,
+) -> Curve:
     """Return the plot's curve: the cached grid, plus the exploration's own point on it.
 
     The grid is cached without the plotted input's value, so moving that slider reuses it; the
@@ -59,17 +93,27 @@ def plot_curve(ex: Exploration, inputs: Inputs, variable: str, low: float, high:
         (n, d, (0 if d == "int" else 0.0) if n == variable else v, g) for n, d, v, g in inputs
     )
     grad = ex.grads[variable]
-    base = cached_grid(ex.formula.text, key, variable, low, high, differentiate=grad is not None)
+    base = cached_grid(
+        ex.formula.text, key, variable, low, high, differentiate=grad is not None, second=second
+    )
     return with_point(base, value, ex.value, grad)
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
 def cached_grid(
-    formula: str, inputs: Inputs, variable: str, low: float, high: float, *, differentiate: bool
+    formula: str,
+    inputs: Inputs,
+    variable: str,
+    low: float,
+    high: float,
+    *,
+    differentiate: bool,
+    second: bool = False,
 ) -> Curve:
-    """Compute the plot's grid over the slider range of ``variable``."""
+    """Compute the plot's grid over the slider range of ``variable`` (with f'' if ``second``)."""
     values = {n: v for n, _, v, _ in inputs}
-    return grid(parse(formula, values), values, variable, low, high, differentiate=differentiate)
+    formula_ = parse(formula, values)
+    return grid(formula_, values, variable, low, high, differentiate=differentiate, second=second)
 
 
 # A Formula is immutable, so one shared object per text is safe: no copy per rerun is needed.
@@ -80,14 +124,91 @@ def cached_parse(formula: str) -> Formula:
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
-def cached_chart(formula: str, inputs: Inputs, *, font: int) -> Chart:
+def cached_chart(
+    formula: str,
+    inputs: Inputs,
+    backward: Backward = ONCE,
+    *,
+    font: int,
+    shown: int | None = None,
+) -> Chart:
     """Return the page's DOT (no legend: the page draws one) and what the page should say of it.
 
     The direction is chosen for the graph's column, which is about as tall as it is wide; past
-    PAGE_NODES boxes the browser would freeze, so the DOT is a message instead.
+    PAGE_NODES boxes the browser would freeze, so the DOT is a message instead. ``shown`` draws
+    the graph after that many backward steps (None: all of them); the node where inf or nan
+    first appeared is painted as a warning.
     """
-    graph = cached_explore(formula, inputs).graph
+    ex = cached_explore(formula, inputs, backward)
+    graph = ex.graph
+    marks: dict[str, str] = {}
+    carried = None
+    if shown is not None:
+        marks, carried = step_view(graph, ex.steps, shown)
+    if ex.warnings and (origin := cached_trace(formula, inputs, backward).first) is not None:
+        marks[origin.node] = "warning"
     direction = rankdir(graph, page=_COLUMN)
-    dot = to_dot(graph, legend=False, font_size=font, direction=direction, max_nodes=PAGE_NODES)
+    dot = to_dot(
+        graph,
+        legend=False,
+        font_size=font,
+        direction=direction,
+        max_nodes=PAGE_NODES,
+        marks=marks or None,
+        carried=carried,
+    )
     plan = chart_plan(graph, PAGE_NODES)
     return Chart(dot, plan.message, plan.note)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def cached_surface(
+    formula: str, inputs: Inputs, pair: tuple[str, str], ranges: tuple[tuple[float, float], ...]
+) -> surface.Grid:
+    """Compute the two-input grid: one vectorised forward and backward over the pair's ranges."""
+    values = {n: v for n, _, v, _ in inputs}
+    x_range, y_range = ranges
+    return surface.grid(parse(formula, values), values, *pair, x_range=x_range, y_range=y_range)
+
+
+def surface_grid(
+    ex: Exploration, inputs: Inputs, pair: tuple[str, str], ranges: tuple[tuple[float, float], ...]
+) -> surface.Grid:
+    """Return the cached grid of the pair; like the curve, it does not depend on their values."""
+    key = tuple((n, d, 0.0 if n in pair else v, g) for n, d, v, g in inputs)
+    return cached_surface(ex.formula.text, key, pair, ranges)
+
+
+@st.cache_data(max_entries=128, show_spinner=False)
+def cached_second(formula: str, inputs: Inputs, backward: Backward, variable: str) -> Second:
+    """Differentiate twice by ``variable`` (create_graph=True) at the exploration's point."""
+    return second_explored(cached_explore(formula, inputs, backward), variable)
+
+
+@st.cache_data(max_entries=128, show_spinner=False)
+def cached_hessian(formula: str, inputs: Inputs, backward: Backward) -> Hessian:
+    """Return the Hessian over the inputs that require grad."""
+    return hessian_explored(cached_explore(formula, inputs, backward))
+
+
+@st.cache_data(max_entries=128, show_spinner=False)
+def cached_check(formula: str, inputs: Inputs) -> tuple[CheckRow, ...]:
+    """Check every gradient against the central difference.
+
+    Always after one backward() call: after several, .grad holds their sum, not the slope.
+    """
+    return check_explored(cached_explore(formula, inputs, ONCE))
+
+
+@st.cache_data(max_entries=128, show_spinner=False)
+def cached_trace(formula: str, inputs: Inputs, backward: Backward) -> Trace:
+    """Find where inf or nan first appeared, and what detect_anomaly says."""
+    return trace(cached_explore(formula, inputs, backward))
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def cached_curvature(formula: str, inputs: Inputs, variable: str) -> float | None:
+    """Return f'' at the point along ``variable`` (autograd twice), or None where there is none."""
+    values = {n: v for n, _, v, _ in inputs}
+    _, _, seconds = second_many(parse(formula, values), values, variable, [values[variable]])
+    return None if seconds is None else seconds[0]

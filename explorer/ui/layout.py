@@ -48,6 +48,8 @@ html { font-size: %(root)spx; }
 .st-key-transcript [data-testid="stCode"] code {
   font-size: %(code)spx !important; line-height: 1.4 !important;
 }
+/* A program prints many lines: past this height they scroll, so the plot below stays in view. */
+.st-key-transcript [data-testid="stCode"] pre { max-height: 33vh; overflow-y: auto; }
 .st-key-graph [data-testid="stElementToolbar"] { opacity: 1; }
 /* The graph takes the screen's height left under its heading (the server cannot know it). */
 .st-key-graph [data-testid="stElementContainer"],

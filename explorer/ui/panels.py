@@ -44,19 +44,31 @@ def transcript_panel(ex: Exploration) -> None:
 
 
 def notes_panel(ex: Exploration) -> None:
-    """Show the plain-language notes; inf and nan as warnings."""
+    """Show what PyTorch itself said (warnings, errors) and the notes; inf and nan as warnings."""
+    for lesson in ex.lessons:
+        st.info(plain(lesson), icon=":material/school:")
     for note in ex.notes:
         box = st.warning if note in ex.warnings else st.info
         box(plain(note), icon=":material/lightbulb:")
 
 
-def graph_panel(ex: Exploration, chart: Chart, height: int) -> None:
+def graph_panel(
+    ex: Exploration, chart: Chart, height: int, step: tuple[int, int] | None = None
+) -> None:
     """Show the graph, laid out in the browser, with the legend and DOT/SVG/PNG downloads.
 
     A graph too large for the browser to lay out quickly is replaced by the reason (the
-    downloads still draw it whole).
+    downloads still draw it whole). ``step`` is (shown, last) of backward, step by step.
     """
     st.subheader("Computation graph", anchor=False)
+    if step is not None and step[0] < step[1]:
+        shown, last = step
+        what = (
+            "after the forward pass: no gradient yet"
+            if shown == 0
+            else "the highlighted node runs; arrows show the gradients sent so far"
+        )
+        st.caption(f"Backward step {shown} of {last}, {what}.")
     if chart.message:
         st.info(plain(chart.message), icon=":material/account_tree:")
     else:

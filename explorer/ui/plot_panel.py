@@ -12,7 +12,7 @@ from explorer.core import Exploration
 from explorer.errors import ExplorerError
 from explorer.plot import figure, to_html
 from explorer.ui import state
-from explorer.ui.cache import Inputs, plot_curve
+from explorer.ui.cache import Inputs, cached_curvature, plot_curve
 from explorer.ui.layout import Sizes
 from explorer.ui.panels import error_panel, plain
 
@@ -63,15 +63,31 @@ def plot_panel(ex: Exploration, inputs: Inputs, size: Sizes) -> dict[str, Any] |
     Returns the figure (for the download below the fold), or None when it cannot be drawn.
     """
     names = [name for name, *_ in inputs]
-    st.subheader("Plot", anchor=False)
     fig = plot_chart(ex, inputs, size)
     variable = st.session_state["plot_var"]
     # Drawn below the chart: they are seldom changed, and the chart gets the height.
     row = st.container(horizontal=True, vertical_alignment="center", key="plot_controls")
     row.selectbox("Plot along", names, key="plot_var", width=110, label_visibility="collapsed")
     row.toggle(plain(f"Show d{ex.output}/d{variable}"), key="derivative")
+    if _can_curve(inputs, variable, ex):
+        row.toggle(plain(f"d2{ex.output}/d{variable}2"), key="second")
     row.caption(plain(slope_caption(ex, variable, ex.grads[variable])))
+    if st.session_state.get("second") and _can_curve(inputs, variable, ex):
+        st.caption(plain(_curvature_caption(ex, inputs, variable)))
     return fig
+
+
+def _curvature_caption(ex: Exploration, inputs: Inputs, variable: str) -> str:
+    """Say the point's curvature: f'' by autograd, and what its sign means for the curve."""
+    name = f"d2{ex.output}/d{variable}2"
+    try:
+        value = cached_curvature(ex.formula.text, inputs, variable)
+    except ExplorerError as error:
+        return f"No {name} here: {error.message}"
+    if value is None or not math.isfinite(value):
+        return f"{name} is {value} here: the curvature is not defined at this point."
+    bend = "bends up" if value > 0 else "bends down" if value < 0 else "is straight"
+    return f"{name} = {value:.6g} here (autograd twice): the curve {bend} at this point."
 
 
 def plot_chart(
@@ -99,7 +115,8 @@ def _figure(ex: Exploration, inputs: Inputs, variable: str, size: Sizes) -> dict
     settings = state.variable_settings(variable)
     grad = ex.grads[variable]
     try:
-        curve = plot_curve(ex, inputs, variable, settings["min"], settings["max"])
+        second = bool(st.session_state.get("second")) and _can_curve(inputs, variable, ex)
+        curve = plot_curve(ex, inputs, variable, settings["min"], settings["max"], second=second)
     except ExplorerError as error:
         error_panel(error, where="The plot cannot be drawn: ")
         return None
@@ -109,9 +126,16 @@ def _figure(ex: Exploration, inputs: Inputs, variable: str, size: Sizes) -> dict
         ex.value,
         grad,
         derivative=bool(st.session_state.get("derivative")),
+        second=second,
         font_size=size.plot_font,
         height=size.plot_height,
     )
+
+
+def _can_curve(inputs: Inputs, variable: str, ex: Exploration) -> bool:
+    """Tell whether f'' can be drawn along ``variable``: a float input with a gradient."""
+    dtype = next(d for n, d, *_ in inputs if n == variable)
+    return dtype == "float" and ex.grads.get(variable) is not None
 
 
 def slope_caption(ex: Exploration, variable: str, grad: float | None) -> str:

@@ -21,6 +21,30 @@ from explorer.values import MAX_MAGNITUDE
 __all__ = ["controls", "formula_box", "link_and_projector", "notice", "title"]
 
 
+_BOX_HEIGHT = 68  # two lines: Streamlit's smallest text area; it grows a scroll bar beyond
+
+# A text area applies its text on Ctrl+Enter or when it loses focus; students expect the page to
+# follow their typing, as the one-line box did (text_input's live=True). A short pause in typing
+# sends the same Ctrl+Enter Streamlit listens for, so the box keeps its focus and caret.
+# Constant text, never user input.
+_LIVE_JS = """
+<script>
+if (!window.__explorerLiveFormula) {
+  window.__explorerLiveFormula = true;
+  let pause = null;
+  document.addEventListener('input', (event) => {
+    const box = event.target;
+    if (!(box instanceof HTMLTextAreaElement) || !box.closest('.st-key-formula')) return;
+    clearTimeout(pause);
+    pause = setTimeout(() => box.dispatchEvent(new KeyboardEvent('keydown', {
+      key: 'Enter', code: 'Enter', ctrlKey: true, bubbles: true,
+    })), 350);
+  }, true);
+}
+</script>
+"""
+
+
 def title() -> None:
     """Draw the app's name and one line on what it does."""
     st.markdown(
@@ -31,17 +55,19 @@ def title() -> None:
 
 def formula_box(error: ExplorerError | None) -> None:
     """Draw the formula box, the problem with it (if any), and the examples."""
-    st.text_input(
+    st.text_area(
         "Formula",
         key="formula",
-        live=True,
+        height=_BOX_HEIGHT,
         on_change=state.on_formula,
         placeholder="y = w*x + b",
         help=(
             "Numbers, variables, + - * / **, ( ), pi, e and functions such as sin(x), exp(x), "
-            f"sigmoid(x), relu(x). At most {MAX_CHARS} characters."
+            "sigmoid(x), relu(x), detach(h). Several statements, one per line or separated by ;, "
+            f"name intermediates: h = w*x + b; y = sigmoid(h). At most {MAX_CHARS} characters."
         ),
     )
+    st.html(_LIVE_JS, unsafe_allow_javascript=True)
     if error is not None:
         with st.container(key="formula_error"):
             error_panel(error)

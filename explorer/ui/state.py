@@ -17,23 +17,32 @@ from typing import Any
 import streamlit as st
 
 from explorer.errors import ExplorerError
+from explorer.evaluate import MAX_BACKWARD_CALLS
 from explorer.formula import MAX_CHARS, name_problem, parse
 from explorer.presets import PRESETS, Preset, by_label
 from explorer.values import MAX_MAGNITUDE, NAME, parse_number, to_int
 
 __all__ = [
+    "CHOICES",
+    "COUNTS",
     "FIELDS",
+    "PANELS",
     "apply_preset",
+    "current_backward",
     "current_inputs",
     "default_step",
     "init_state",
     "input_order",
     "last_good",
+    "move_step",
     "on_dtype",
     "on_formula",
     "on_range",
+    "on_step",
+    "page_params",
     "remember",
     "remember_good",
+    "shown_step",
     "url_params",
     "variable_settings",
 ]
@@ -41,7 +50,22 @@ __all__ = [
 FIELDS = ("value", "grad", "dtype", "min", "max", "step")
 _URL_KEY = re.compile(rf"(value|grad|dtype|min|max|step)_({NAME.pattern})", re.ASCII)
 _BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
-_PAGE_FLAGS = ("derivative", "projector")  # page switches kept in the URL only when on
+# Page switches, kept in the URL only when on.
+_PAGE_FLAGS = ("derivative", "projector", "second", "grad_graph", "retain_graph")
+# The left column's tabs: URL value -> label (Streamlit keeps the label as the tab's state).
+PANELS = {"plot": "Plot", "steps": "Steps", "second": "2nd derivative", "check": "Check"}
+# Page choices: key -> (allowed values, default), kept in the URL only when not the default.
+CHOICES: dict[str, tuple[tuple[str, ...], str]] = {
+    "plot_mode": (("curve", "surface", "contour"), "curve"),
+    "panel": (tuple(PANELS), "plot"),
+}
+# Page counts: key -> (lowest, highest, default); a step past the last is clamped when drawn,
+# and the last step (the full view) is the default, left out of the URL.
+COUNTS: dict[str, tuple[int, int, int | None]] = {
+    "backward_calls": (1, MAX_BACKWARD_CALLS, 1),
+    "step": (0, 10_000, None),
+}
+_RETAIN_KEY = re.compile(rf"retain_({NAME.pattern})", re.ASCII)
 DEFAULT_PRESET = PRESETS[0]
 EMBED_PANELS = ("graph", "plot", "transcript")
 LIMIT = MAX_MAGNITUDE
@@ -185,25 +209,41 @@ def _fit_range(settings: dict[str, Any]) -> dict[str, Any]:
     return {**settings, "min": low, "max": high, "step": step, "value": cast(value)}
 
 
+def _intermediates(formula: str) -> tuple[str, ...]:
+    """Return the intermediates a preset's formula names."""
+    return parse(formula).names
+
+
 def apply_preset() -> None:
-    """Callback: load the chosen preset's formula, inputs and settings."""
+    """Callback: load the chosen preset's formula, inputs, ranges and view."""
     preset = by_label(st.session_state.get("preset") or "")
-    if preset is not None:
-        _load(preset.formula, preset.values, preset.requires_grad, preset.plot_var)
-
-
-def _load(
-    formula: str,
-    values: Mapping[str, int | float],
-    requires_grad: Mapping[str, bool],
-    plot_var: str | None,
-) -> None:
-    st.session_state["formula"] = formula
-    st.session_state["_order"] = list(values)
-    for name, value in values.items():
-        _write(name, _defaults(value, requires_grad.get(name)))
-    st.session_state["plot_var"] = plot_var or next(iter(values))
+    if preset is None:
+        return
+    st.session_state["formula"] = preset.formula
+    st.session_state["_order"] = list(preset.values)
+    for name, value in preset.values.items():
+        _write(name, _preset_settings(preset, name, value))
+    st.session_state["plot_var"] = preset.plot_var or next(iter(preset.values))
+    st.session_state["plot_var2"] = preset.plot_var2
+    st.session_state["plot_mode"] = preset.plot_mode
+    st.session_state["second"] = preset.second
+    # Lessons about backward itself open with its settings and, maybe, on the steps tab.
+    for name in _intermediates(preset.formula):
+        st.session_state[f"retain_{name}"] = name in preset.retain
+    st.session_state["backward_calls"] = preset.backward_calls
+    st.session_state["retain_graph"] = preset.retain_graph
+    st.session_state["panel"] = PANELS[preset.panel]
+    st.session_state["_step_end"] = True  # a new graph opens on its full view
     st.session_state["_url_errors"] = []
+
+
+def _preset_settings(preset: Preset, name: str, value: int | float) -> dict[str, Any]:
+    """Return an input's settings as a preset opens it: its value, flag and range."""
+    settings = _defaults(value, preset.requires_grad.get(name))
+    if name in preset.ranges:
+        low, high = preset.ranges[name]
+        settings.update(_fit_range({**settings, "min": low, "max": high}))
+    return settings
 
 
 def on_formula() -> None:
@@ -211,6 +251,7 @@ def on_formula() -> None:
     preset = by_label(st.session_state.get("preset") or "")
     if preset is not None and preset.formula != st.session_state.get("formula"):
         st.session_state["preset"] = None
+    st.session_state["_step_end"] = True  # a new graph opens on its full view
     st.session_state["_url_errors"] = []
 
 
@@ -235,11 +276,27 @@ def _preset_params(preset: Preset) -> dict[str, str]:
     """Return the link parameters of a preset as first loaded."""
     params = {"formula": preset.formula, "preset": preset.label}
     for name, value in preset.values.items():
-        settings = _defaults(value, preset.requires_grad.get(name))
+        settings = _preset_settings(preset, name, value)
         params[f"value_{name}"] = repr(value)
         params[f"grad_{name}"] = "true" if settings["grad"] else "false"
         params[f"dtype_{name}"] = settings["dtype"]
+        if name in preset.ranges:
+            params[f"min_{name}"] = repr(settings["min"])
+            params[f"max_{name}"] = repr(settings["max"])
     params["plot_var"] = preset.plot_var or next(iter(preset.values))
+    if preset.plot_var2:
+        params["plot_var2"] = preset.plot_var2
+    if preset.plot_mode != "curve":
+        params["plot_mode"] = preset.plot_mode
+    if preset.second:
+        params["second"] = "true"
+    params |= {f"retain_{name}": "true" for name in preset.retain}
+    if preset.backward_calls != 1:
+        params["backward_calls"] = str(preset.backward_calls)
+    if preset.retain_graph:
+        params["retain_graph"] = "true"
+    if preset.panel != "plot":
+        params["panel"] = preset.panel
     return params
 
 
@@ -251,12 +308,13 @@ def _seed_from_url(params: Mapping[str, str | None]) -> list[str]:
     st.session_state["formula"] = formula[: MAX_CHARS + 1]
     found: dict[str, dict[str, str]] = {}
     for key, raw in params.items():
-        if match := _URL_KEY.fullmatch(key):
+        if key not in _PAGE_FLAGS and (match := _URL_KEY.fullmatch(key)):
             found.setdefault(match[2], {})[match[1]] = raw or ""
     try:
-        used = set(parse(st.session_state["formula"]).variables)
+        parsed = parse(st.session_state["formula"])
+        used, intermediates = set(parsed.variables), set(parsed.names)
     except ExplorerError:
-        used = set(found)  # the formula box will say what is wrong with it
+        used, intermediates = set(found), None  # the formula box will say what is wrong with it
     for name in [name for name in found if name not in used]:
         errors.append(f"{name} is not used by the formula; its settings were ignored.")
         del found[name]
@@ -265,22 +323,127 @@ def _seed_from_url(params: Mapping[str, str | None]) -> list[str]:
         settings, problems = _settings_from_url(name, fields)
         errors += problems
         _write(name, settings)
-    plot_var = params.get("plot_var")
-    if plot_var is not None:
-        if name_problem(plot_var) is None:
-            st.session_state["plot_var"] = plot_var
-        else:
-            errors.append("plot_var in the link is not a variable name; it was ignored.")
-    for flag in _PAGE_FLAGS:
+    retains = [key for key in params if key not in _PAGE_FLAGS and _RETAIN_KEY.fullmatch(key)]
+    unknown = [key for key in retains if intermediates is not None and key[7:] not in intermediates]
+    errors += [
+        f"{key[7:]} is not an intermediate of the formula; {key} was ignored." for key in unknown
+    ]
+    flags = [*_PAGE_FLAGS, *(key for key in retains if key not in unknown)]
+    for flag in flags:
         raw = params.get(flag)
         if raw is not None:
             value = _BOOLEANS.get(raw.lower())
             if value is None:
                 errors.append(f"{flag} must be true or false; it was ignored.")
             st.session_state[flag] = bool(value)
+    errors += _page_from_url(params)
     errors += _preset_from_url(params.get("preset"), formula)
     errors += _embed_from_url(params.get("view"))
     return errors
+
+
+def _plotted_from_url(params: Mapping[str, str | None]) -> list[str]:
+    """Set the inputs to plot along (plot_var, plot_var2) from a link, if they are names."""
+    errors = []
+    for key in ("plot_var", "plot_var2"):
+        name = params.get(key)
+        if name is None:
+            continue
+        if name_problem(name) is None:
+            st.session_state[key] = name
+        else:
+            errors.append(f"{key} in the link is not a variable name; it was ignored.")
+    return errors
+
+
+def _page_from_url(params: Mapping[str, str | None]) -> list[str]:
+    """Set the page's choices and counts from a link; say why any was not used."""
+    errors = _plotted_from_url(params)
+    for key, (allowed, _) in CHOICES.items():
+        raw = params.get(key)
+        if raw is None:
+            continue
+        if raw in allowed:
+            st.session_state[key] = PANELS[raw] if key == "panel" else raw
+        else:
+            errors.append(f"{key} must be one of {', '.join(allowed)}; it was ignored.")
+    for key, (low, high, _) in COUNTS.items():
+        raw = params.get(key)
+        if raw is None:
+            continue
+        if raw.isascii() and raw.isdigit() and low <= int(raw) <= high:
+            st.session_state[key] = int(raw)
+            if key == "step":
+                st.session_state["_step_end"] = False
+        else:
+            errors.append(f"{key} must be a whole number from {low} to {high}; it was ignored.")
+    return errors
+
+
+def page_params(names: Iterable[str], intermediates: Iterable[str]) -> dict[str, str]:
+    """Return the page's switches, choices and counts that differ from their defaults."""
+    names = list(names)
+    page: dict[str, str] = {}
+    for key in ("plot_var", "plot_var2"):
+        if st.session_state.get(key) in names:
+            page[key] = st.session_state[key]
+    flags = [*_PAGE_FLAGS, *(f"retain_{name}" for name in intermediates)]
+    for flag in flags:
+        if st.session_state.get(flag):
+            page[flag] = "true"
+    if st.session_state.get("plot_mode", "curve") != "curve":
+        page["plot_mode"] = st.session_state["plot_mode"]
+    panel = next(
+        (key for key, label in PANELS.items() if label == st.session_state.get("panel")), None
+    )
+    if panel not in (None, "plot"):
+        page["panel"] = panel
+    if st.session_state.get("backward_calls") not in (None, 1):
+        page["backward_calls"] = str(st.session_state["backward_calls"])
+    if not st.session_state.get("_step_end", True) and st.session_state.get("step") is not None:
+        page["step"] = str(st.session_state["step"])
+    return page
+
+
+def current_backward(intermediates: Iterable[str]) -> tuple[tuple[str, ...], int, bool]:
+    """Return how backward runs: the intermediates to retain, the calls, retain_graph."""
+    retain = tuple(name for name in intermediates if st.session_state.get(f"retain_{name}"))
+    calls = st.session_state.get("backward_calls") or 1
+    return retain, int(calls), bool(st.session_state.get("retain_graph"))
+
+
+# Widgets drawn in one tab only: Streamlit forgets a widget's value in a run that does not draw it.
+_TAB_KEYS = ("plot_var", "plot_var2", "plot_mode", "derivative", "second", "grad_graph")
+
+
+def keep_tab_keys() -> None:
+    """Keep the values of the widgets of the tabs that are closed in this run."""
+    for key in _TAB_KEYS:
+        if key in st.session_state:
+            st.session_state[key] = st.session_state[key]
+
+
+def shown_step(last: int) -> int:
+    """Return the backward step to show, 0 to ``last``; by default the last (the full view)."""
+    step = st.session_state.get("step")
+    if step is None or st.session_state.get("_step_end", True) or not 0 <= step <= last:
+        step = last
+        st.session_state["_step_end"] = True
+    st.session_state["step"] = step
+    return step
+
+
+def on_step(last: int) -> None:
+    """Callback: the step slider moved; at the last step the view follows new formulas' ends."""
+    st.session_state["_step_end"] = st.session_state.get("step") == last
+
+
+def move_step(delta: int, last: int) -> None:
+    """Callback: go one step back or forward."""
+    step = st.session_state.get("step")
+    step = last if step is None else step
+    st.session_state["step"] = min(max(step + delta, 0), last)
+    on_step(last)
 
 
 def _embed_from_url(panel: str | None) -> list[str]:

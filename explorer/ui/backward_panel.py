@@ -1,0 +1,100 @@
+"""How backward runs, and backward step by step: the retain_grad switches, the number of calls,
+and the chain-rule card of the node the engine runs at the chosen step.
+
+The step is the page's state (key ``step``, in the URL): the graph beside this panel shows the
+same step, with the running node highlighted and gradients only on the edges that carried one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import streamlit as st
+
+from explorer.core import Exploration
+from explorer.evaluate import MAX_BACKWARD_CALLS
+from explorer.steps import card_markdown
+from explorer.ui import state
+from explorer.ui.panels import plain
+
+__all__ = ["controls", "steps_panel"]
+
+
+def controls(intermediates: Sequence[str]) -> None:
+    """Draw the backward settings: retain_grad per intermediate, calls, retain_graph."""
+    with st.container(border=True, key="backward_settings"):
+        st.caption("backward()")
+        for name in intermediates:
+            st.toggle(
+                plain(f"{name}.retain_grad()"),
+                key=f"retain_{name}",
+                help=f"Keep the gradient of the intermediate {name}, so {name}.grad is not None.",
+            )
+        row = st.container(horizontal=True, vertical_alignment="center", gap="small")
+        st.session_state.setdefault("backward_calls", 1)
+        row.segmented_control(
+            "calls",
+            list(range(1, MAX_BACKWARD_CALLS + 1)),
+            key="backward_calls",
+            required=True,
+            format_func=lambda calls: f"{calls}×",
+            help="Call backward() this many times: gradients add up in .grad.",
+            label_visibility="collapsed",
+        )
+        row.toggle(
+            "retain_graph",
+            key="retain_graph",
+            width="content",
+            help="backward(retain_graph=True) keeps the graph, so backward() can run again.",
+        )
+
+
+def steps_panel(ex: Exploration) -> None:
+    """Show the step slider with previous/next buttons, and the card of the chosen step."""
+    steps = ex.steps
+    last = len(steps)
+    if not last:
+        st.info(
+            plain("No backward step ran: nothing the output depends on requires grad."),
+            icon=":material/info:",
+        )
+        return
+    shown = state.shown_step(last)
+    row = st.container(horizontal=True, vertical_alignment="center", key="stepper")
+    row.button(
+        "Previous",
+        key="previous_step",
+        icon=":material/chevron_left:",
+        on_click=state.move_step,
+        args=(-1, last),
+        disabled=shown == 0,
+    )
+    row.button(
+        "Next",
+        key="next_step",
+        icon=":material/chevron_right:",
+        on_click=state.move_step,
+        args=(1, last),
+        disabled=shown == last,
+    )
+    row.caption(f"step {shown} of {last}")
+    st.slider(
+        "Backward, step by step",
+        min_value=0,
+        max_value=last,
+        key="step",
+        on_change=state.on_step,
+        args=(last,),
+        label_visibility="collapsed",
+    )
+    if shown == 0:
+        st.info(
+            plain(
+                "After the forward pass: every tensor has its value, no gradient has flowed yet. "
+                "Press Next to run the first node of backward()."
+            ),
+            icon=":material/play_arrow:",
+        )
+    else:
+        with st.container(key="chain_card"):
+            st.markdown(card_markdown(steps[shown - 1]))
