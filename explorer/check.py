@@ -29,6 +29,7 @@ import torch
 from explorer.errors import ComputeError, ExplorerError
 from explorer.evaluate import ANOMALY_GATE, evaluate, forward
 from explorer.formula import Formula, parse
+from explorer.notes import KINKS
 from explorer.trace import Explored, number, trace
 
 __all__ = [
@@ -51,7 +52,6 @@ Cause = Literal["", "kink", "domain", "rounding", "steep"]
 RTOL, ATOL = 1e-4, 1e-5
 _TIGHT = 1e-6  # float64 autograd against the difference: only the difference's own error is left
 _EPS64 = 2.0**-52
-_KINK_TITLES = {"AbsBackward0": "abs", "ReluBackward0": "relu"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,9 +178,9 @@ def _divide(top: float, bottom: float) -> float:
 
 def _kinks(evaluation: Explored) -> list[str]:
     """Name the kinked functions in the graph, those sitting exactly at their kink first."""
-    nodes = [node for node in evaluation.graph.nodes if node.title in _KINK_TITLES]
+    nodes = [node for node in evaluation.graph.nodes if node.title in KINKS]
     nodes.sort(key=lambda node: node.value != 0)
-    return list(dict.fromkeys(_KINK_TITLES[node.title] for node in nodes))
+    return list(dict.fromkeys(KINKS[node.title] for node in nodes))
 
 
 def _close(a: float, b: float, rtol: float, atol: float) -> bool:

@@ -26,6 +26,7 @@ from explorer.evaluate import ANOMALY_GATE, Input, evaluate, forward
 from explorer.formula import RESERVED, Call, Const, Formula, parse, unparse, walk
 from explorer.graph import Graph, Hooked, build_graph
 from explorer.graph import walk as walk_graph
+from explorer.notes import KINKS
 from explorer.trace import Explored
 from explorer.values import check_value
 
@@ -43,7 +44,7 @@ __all__ = [
 
 Number = int | float
 T = TypeVar("T")
-_KINKS = ("abs", "relu")
+_KINKS = tuple(KINKS.values())
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,10 +245,8 @@ def _is_kink(node: object) -> bool:
 
 
 def _expressions(formula: Formula) -> list[object]:
-    """Return every node of every statement (a program) or of the one expression."""
-    statements = getattr(formula, "statements", None) or ()
-    exprs = [statement.expr for statement in statements] or [formula.expr]
-    return [node for expr in exprs for node in walk(expr)]
+    """Return every node of every statement."""
+    return [node for statement in formula.statements for node in walk(statement.expr)]
 
 
 def _value_notes(value: float, label: str) -> tuple[str, ...]:
@@ -287,7 +286,7 @@ def _ident(label: str) -> str:
 
 def _names(formula: Formula, tensors: Mapping[str, torch.Tensor], variable: str) -> tuple[str, str]:
     """Return the script's names for dy/dx and d2y/dx2, clear of every name already in use."""
-    taken = {*tensors, formula.output, *getattr(formula, "names", ()), *RESERVED}
+    taken = {*tensors, formula.output, *formula.names, *RESERVED}
     chosen = []
     for label in (f"d{formula.output}/d{variable}", _second_label(formula.output, variable)):
         name = _ident(label)
@@ -299,11 +298,8 @@ def _names(formula: Formula, tensors: Mapping[str, torch.Tensor], variable: str)
 
 
 def _compute_lines(formula: Formula) -> list[str]:
-    """Spell the formula's statements (a program) or its one assignment as PyTorch code."""
-    statements = getattr(formula, "statements", None) or ()
-    if statements:
-        return [f"{s.name} = {unparse(s.expr, torch=True)}" for s in statements]
-    return [f"{formula.output} = {unparse(formula.expr, torch=True)}"]
+    """Spell the formula's statements as PyTorch code."""
+    return [f"{s.name} = {unparse(s.expr, torch=True)}" for s in formula.statements]
 
 
 def _script(formula: Formula, tensors: Mapping[str, torch.Tensor], variable: str, case: str) -> str:

@@ -6,13 +6,14 @@ import math
 
 from explorer.evaluate import Evaluation
 from explorer.formula import METHODS, Call, Formula, Var, children, unparse, walk
-from explorer.graph import Graph, Node
+from explorer.graph import Graph
+from explorer.trace import trace
 
-__all__ = ["lessons", "notes", "unused_note"]
+__all__ = ["KINKS", "lessons", "notes", "unused_note"]
 
 _ORDINALS = {2: "second", 3: "third"}
 
-_KINKS = {"AbsBackward0": "abs", "ReluBackward0": "relu"}
+KINKS = {"AbsBackward0": "abs", "ReluBackward0": "relu"}
 
 
 class _Found:
@@ -37,6 +38,9 @@ def notes(evaluation: Evaluation) -> tuple[tuple[str, ...], tuple[str, ...]]:
     _input_notes(evaluation, found)
     _program_notes(evaluation, found)
     _graph_notes(evaluation.graph, found)
+    # Where inf or nan first appeared, forward and then backward: the node the page paints.
+    for origin in trace(evaluation, anomaly=False).origins:
+        found.warn(f"Where it first appeared ({origin.stage}): {origin.sentence}.")
     return tuple(found.texts), tuple(found.warnings)
 
 
@@ -97,31 +101,14 @@ def _input_notes(evaluation: Evaluation, found: _Found) -> None:
 
 
 def _graph_notes(graph: Graph, found: _Found) -> None:
-    sent: dict[str, list[float]] = {}
-    for edge in graph.edges:
-        if edge.grad is not None:
-            sent.setdefault(edge.dst, []).append(edge.grad)
     for node in graph.nodes:
         if node.kind != "backward":
             continue
-        if _turns_nonfinite(node, sent.get(node.id, [])):
-            where = f"{node.title} ({node.detail})" if node.detail else node.title
-            found.warn(
-                f"The gradient stops being a finite number at {where}: "
-                "its local derivative is infinite or undefined at this input."
-            )
-        if node.title in _KINKS and node.value == 0:
+        if node.title in KINKS and node.value == 0:
             found.info(
-                f"{_KINKS[node.title]} has a kink at 0, where the slope jumps; "
+                f"{KINKS[node.title]} has a kink at 0, where the slope jumps; "
                 "PyTorch uses 0 as its derivative there."
             )
-
-
-def _turns_nonfinite(node: Node, sent: list[float]) -> bool:
-    """Tell whether ``node`` received a finite gradient but sent a non-finite one."""
-    if node.grad is None or not math.isfinite(node.grad):
-        return False
-    return any(not math.isfinite(grad) for grad in sent)
 
 
 def _program_notes(evaluation: Evaluation, found: _Found) -> None:

@@ -28,13 +28,13 @@ from explorer.errors import ExplorerError
 from explorer.evaluate import ANOMALY_GATE, Input, forward
 from explorer.formula import WARNINGS_LOCK, Formula, children, parse, spell, unparse
 from explorer.graph import Graph, Node
+from explorer.steps import Step
 
 __all__ = [
     "Explored",
     "Origin",
     "Trace",
     "anomaly_message",
-    "backward_order",
     "forward_order",
     "number",
     "trace",
@@ -78,6 +78,9 @@ class Explored(Protocol):
     @property
     def graph(self) -> Graph: ...
 
+    @property
+    def steps(self) -> tuple[Step, ...]: ...
+
 
 def trace(explored: Explored, *, anomaly: bool = True) -> Trace:
     """Return where inf or nan first appeared in ``explored.graph``, and detect_anomaly's message.
@@ -86,7 +89,12 @@ def trace(explored: Explored, *, anomaly: bool = True) -> Trace:
     """
     graph = explored.graph
     origins = tuple(
-        origin for origin in (_forward_origin(graph), _backward_origin(graph)) if origin is not None
+        origin
+        for origin in (
+            _forward_origin(graph, explored.steps),
+            _backward_origin(graph, explored.steps),
+        )
+        if origin is not None
     )
     message = ""
     if anomaly and _has_nan_gradient(graph):
@@ -134,31 +142,26 @@ def forward_order(graph: Graph) -> list[str]:
     return order
 
 
-def backward_order(graph: Graph) -> list[str]:
-    """Return node ids in the engine's order: a node once all its consumers ran, newest first."""
-    created = {node: index for index, node in enumerate(forward_order(graph))}
-    waiting = {node.id: 0 for node in graph.nodes}
-    for edge in graph.edges:
-        waiting[edge.src] += 1
-    sources = _sources(graph)
-    ready = [node for node, count in waiting.items() if count == 0]
-    order: list[str] = []
-    while ready:
-        # PyTorch runs the ready function with the highest sequence number: the latest created.
-        ready.sort(key=created.__getitem__)
-        node = ready.pop()
-        order.append(node)
-        for src in sources[node]:
-            waiting[src] -= 1
-            if waiting[src] == 0:
-                ready.append(src)
-    return order
+def _engine_order(steps: Sequence[Step]) -> list[str]:
+    """Return the node ids of the first backward() call in the order PyTorch's engine ran them."""
+    return list(dict.fromkeys(step.node for step in steps if step.call == 1))
 
 
-def _forward_origin(graph: Graph) -> Origin | None:
+def _creation_order(graph: Graph, steps: Sequence[Step]) -> list[str]:
+    """Return node ids in the order the forward pass made them.
+
+    The engine runs the ready node made last first, so its order reversed is the order of
+    creation; nodes it never ran (constants, a graph without backward) follow in operand order.
+    """
+    made = list(reversed(_engine_order(steps)))
+    seen = set(made)
+    return made + [node for node in forward_order(graph) if node not in seen]
+
+
+def _forward_origin(graph: Graph, steps: Sequence[Step]) -> Origin | None:
     nodes = {node.id: node for node in graph.nodes}
     sources = _sources(graph)
-    for node_id in forward_order(graph):
+    for node_id in _creation_order(graph, steps):
         node = nodes[node_id]
         if node.kind == "output" or _finite(node.value):
             continue
@@ -211,13 +214,13 @@ def _substituted(detail: str, values: dict[str, float | None]) -> str:
     return spell(expr, tuple(parts)) if parts else detail
 
 
-def _backward_origin(graph: Graph) -> Origin | None:
+def _backward_origin(graph: Graph, steps: Sequence[Step]) -> Origin | None:
     nodes = {node.id: node for node in graph.nodes}
     sent: dict[str, list[float]] = {}
     for edge in graph.edges:
         if edge.grad is not None:
             sent.setdefault(edge.dst, []).append(edge.grad)
-    for node_id in backward_order(graph):
+    for node_id in _engine_order(steps):
         node = nodes[node_id]
         received = node.grad
         if node.kind != "backward" or received is None or not math.isfinite(received):

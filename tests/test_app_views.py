@@ -9,13 +9,11 @@ import json
 import math
 import re
 import struct
-from dataclasses import fields
 
 import pytest
 from conftest import GOLDEN, ROOT
 from streamlit.testing.v1 import AppTest
 
-from explorer.core import Exploration
 from explorer.dot import MARKS
 from explorer.presets import PRESETS
 from explorer.ui.panels import plain
@@ -36,11 +34,6 @@ EXAMPLE3 = link("z = x**y", x="3.0", y="4.0")
 PROGRAM = link("h = w*x + b\ny = sigmoid(h)", w="1.0", x="2.0", b="0.5")
 SADDLE = link("z = x**2 - y**2", x="1.0", y="0.5")
 RUNNING, WARNING = MARKS["running"][0], MARKS["warning"][0]
-
-# Steps are recorded once evaluate.py installs the recorder (issue 7); until then the step tests
-# skip, and only then: afterwards they must pass.
-STEPS = "steps" in {field.name for field in fields(Exploration)}
-needs_steps = pytest.mark.skipif(not STEPS, reason="ex.steps is not recorded by evaluate.py yet")
 
 
 def start(**params: str) -> AppTest:
@@ -458,7 +451,6 @@ def _button(at: AppTest, label: str):
     return button
 
 
-@needs_steps
 def test_the_steps_tab_opens_on_the_full_view_and_steps_back_to_the_forward_pass() -> None:
     """Example 3: three steps; Previous walks back, highlighting each running node, to step 0."""
     at = start(**EXAMPLE3, panel="steps")
@@ -492,7 +484,6 @@ def test_the_steps_tab_opens_on_the_full_view_and_steps_back_to_the_forward_pass
     assert at.slider(key="step").value == 1
 
 
-@needs_steps
 def test_a_link_with_step_restores_the_step_and_the_slider_moves_it() -> None:
     """step=1 opens on PowBackward1; the slider to 2 shows x's AccumulateGrad; the URL follows."""
     link = {**EXAMPLE3, "panel": "steps", "step": "1"}
@@ -510,7 +501,6 @@ def test_a_link_with_step_restores_the_step_and_the_slider_moves_it() -> None:
     assert at.query_params["step"] == "2"
 
 
-@needs_steps
 def test_a_step_past_the_last_shows_the_full_view() -> None:
     """step=9 for three steps is clamped to the last step, the full view, without a crash."""
     at = start(**EXAMPLE3, panel="steps", step="9")
@@ -519,7 +509,6 @@ def test_a_step_past_the_last_shows_the_full_view() -> None:
     assert not marked(page_dot(at), RUNNING)
 
 
-@needs_steps
 def test_backward_twice_steps_show_the_accumulation() -> None:
     """With backward twice and retain_graph, the last card adds 108 to 108."""
     at = start(**EXAMPLE3, panel="steps", backward_calls="2", retain_graph="true")
@@ -531,7 +520,6 @@ def test_backward_twice_steps_show_the_accumulation() -> None:
     assert "x.grad = 108 + 108" in _card(at)
 
 
-@needs_steps
 @pytest.mark.parametrize("name", ["previous", "next", "card", "controls"])
 def test_an_input_named_like_a_step_control_does_not_crash_the_steps_tab(name: str) -> None:
     """step_<name> is the range step of an input: it must not clash with step_next and co."""

@@ -6,12 +6,10 @@ Under CI=true a missing Chromium or Playwright fails these tests instead of skip
 from __future__ import annotations
 
 import json
-from dataclasses import fields
 
 import pytest
 from live import chromium, require_browser, serve, wait_for_rerun
 
-from explorer.core import Exploration
 from explorer.dot import MARKS
 
 pytestmark = pytest.mark.browser
@@ -22,8 +20,6 @@ SURFACE = (
 )
 STEPS = "/?formula=z+%3D+x**y&value_x=3.0&value_y=4.0&panel=steps&step=1"
 RUNNING = MARKS["running"][0].lower()
-# Steps are recorded once evaluate.py installs the recorder (issue 7); until then that test skips.
-HAS_STEPS = "steps" in {field.name for field in fields(Exploration)}
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +84,6 @@ _RUNNING_JS = """
 """
 
 
-@pytest.mark.skipif(not HAS_STEPS, reason="ex.steps is not recorded by evaluate.py yet")
 def test_next_moves_the_highlight_to_the_node_the_engine_runs_next(page) -> None:
     """Example 3 at step 1 highlights PowBackward1; Next highlights x's AccumulateGrad."""
     tab, url = page

@@ -67,7 +67,7 @@ def main() -> None:
     error, names, view = _explore(text)
     panel = st.session_state.get("embed")
     if panel is not None and view is not None:
-        embedded(panel, view.text, view.inputs, view.ex, size)
+        embedded(panel, view.ex, size, text=view.text, inputs=view.inputs, backward=view.backward)
         return
     if view is not None:
         _main_area(view, size)
@@ -162,9 +162,7 @@ def _main_area(view: _View, size: Sizes) -> None:
         graph_panel(ex, chart, height=size.graph_height, step=(shown, last))
         notes_panel(ex)
         if ex.warnings:
-            found = cached_trace(view.text, view.inputs, view.backward)
-            for origin in found.origins:
-                st.warning(plain(origin.sentence), icon=":material/warning:")
+            found = cached_trace(view.text, view.inputs)
             if found.anomaly:
                 st.info(
                     plain(f"torch.autograd.detect_anomaly() says: {found.anomaly}"),
@@ -198,7 +196,7 @@ def _tabs(view: _View, size: Sizes) -> dict[str, Any] | None:
             backward_panel.steps_panel(ex)
     if second.open:
         with second:
-            second_panel(ex, inputs, view.backward, size)
+            second_panel(ex, inputs, size)
     if check.open:
         with check:
             check_panel(ex, inputs)

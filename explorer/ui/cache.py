@@ -58,8 +58,9 @@ Backward = tuple[tuple[str, ...], int, bool]
 ONCE: Backward = ((), 1, False)
 
 
-# An exploration of a 200-operation formula pickles to about 110 kB: 256 entries stay near 30 MB.
-@st.cache_data(max_entries=256, show_spinner=False)
+# An exploration of a 200-operation formula pickles to about 200 kB with its steps (300 kB with
+# three backward calls): 128 entries stay near 40 MB.
+@st.cache_data(max_entries=128, show_spinner=False)
 def cached_explore(formula: str, inputs: Inputs, backward: Backward = ONCE) -> Exploration:
     """Run explore() on the inputs, with backward run as asked."""
     retain, calls, retain_graph = backward
@@ -145,7 +146,7 @@ def cached_chart(
     carried = None
     if shown is not None:
         marks, carried = step_view(graph, ex.steps, shown)
-    if ex.warnings and (origin := cached_trace(formula, inputs, backward).first) is not None:
+    if ex.warnings and (origin := cached_trace(formula, inputs).first) is not None:
         marks[origin.node] = "warning"
     direction = rankdir(graph, page=_COLUMN)
     dot = to_dot(
@@ -179,16 +180,20 @@ def surface_grid(
     return cached_surface(ex.formula.text, key, pair, ranges)
 
 
+# The views below start from fresh leaves and the first backward's graph, so how backward runs
+# (retain_grad, more calls) does not change them: they are cached without it.
+
+
 @st.cache_data(max_entries=128, show_spinner=False)
-def cached_second(formula: str, inputs: Inputs, backward: Backward, variable: str) -> Second:
+def cached_second(formula: str, inputs: Inputs, variable: str) -> Second:
     """Differentiate twice by ``variable`` (create_graph=True) at the exploration's point."""
-    return second_explored(cached_explore(formula, inputs, backward), variable)
+    return second_explored(cached_explore(formula, inputs, ONCE), variable)
 
 
 @st.cache_data(max_entries=128, show_spinner=False)
-def cached_hessian(formula: str, inputs: Inputs, backward: Backward) -> Hessian:
+def cached_hessian(formula: str, inputs: Inputs) -> Hessian:
     """Return the Hessian over the inputs that require grad."""
-    return hessian_explored(cached_explore(formula, inputs, backward))
+    return hessian_explored(cached_explore(formula, inputs, ONCE))
 
 
 @st.cache_data(max_entries=128, show_spinner=False)
@@ -201,9 +206,9 @@ def cached_check(formula: str, inputs: Inputs) -> tuple[CheckRow, ...]:
 
 
 @st.cache_data(max_entries=128, show_spinner=False)
-def cached_trace(formula: str, inputs: Inputs, backward: Backward) -> Trace:
+def cached_trace(formula: str, inputs: Inputs) -> Trace:
     """Find where inf or nan first appeared, and what detect_anomaly says."""
-    return trace(cached_explore(formula, inputs, backward))
+    return trace(cached_explore(formula, inputs, ONCE))
 
 
 @st.cache_data(max_entries=256, show_spinner=False)

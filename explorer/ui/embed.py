@@ -9,7 +9,7 @@ from __future__ import annotations
 import streamlit as st
 
 from explorer.core import Exploration
-from explorer.ui.cache import Inputs, cached_chart
+from explorer.ui.cache import Backward, Inputs, cached_chart
 from explorer.ui.layout import Sizes
 from explorer.ui.panels import transcript_panel
 from explorer.ui.plot_panel import plot_chart
@@ -28,13 +28,15 @@ _CSS = """
 """
 
 
-def embedded(panel: str, text: str, inputs: Inputs, ex: Exploration, size: Sizes) -> None:
+def embedded(
+    panel: str, ex: Exploration, size: Sizes, *, text: str, inputs: Inputs, backward: Backward
+) -> None:
     """Draw ``panel`` alone, filling the frame."""
     st.html(_CSS)
     with st.container(key="embed"):
         if panel == "graph":
             st.graphviz_chart(
-                cached_chart(text, inputs, font=size.graph_font).dot,
+                cached_chart(text, inputs, backward, font=size.graph_font).dot,
                 width="stretch",
                 height=400,  # the style sheet above makes it the frame's height
             )

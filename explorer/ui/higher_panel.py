@@ -13,14 +13,14 @@ from explorer.core import Exploration
 from explorer.dot import to_dot
 from explorer.errors import ExplorerError
 from explorer.higher import second_text
-from explorer.ui.cache import Backward, Inputs, cached_check, cached_hessian, cached_second
+from explorer.ui.cache import Inputs, cached_check, cached_hessian, cached_second
 from explorer.ui.layout import Sizes
 from explorer.ui.panels import error_panel, plain
 
 __all__ = ["check_panel", "second_panel"]
 
 
-def second_panel(ex: Exploration, inputs: Inputs, backward: Backward, size: Sizes) -> None:
+def second_panel(ex: Exploration, inputs: Inputs, size: Sizes) -> None:
     """Show what PyTorch prints for dy/dx (with its grad_fn) and d2y/dx2, then the Hessian."""
     floats = [name for name, dtype, _, grad in inputs if dtype == "float" and grad]
     if not floats:
@@ -29,13 +29,17 @@ def second_panel(ex: Exploration, inputs: Inputs, backward: Backward, size: Size
             icon=":material/info:",
         )
         return
-    if st.session_state.get("plot_var") not in floats:
-        st.session_state["plot_var"] = floats[0]
+    # The plotted input when it can be differentiated by; else a choice of this tab's own, so
+    # visiting the tab never changes what the plot shows.
+    plotted = st.session_state.get("plot_var")
+    key = "plot_var" if plotted in floats else "second_var"
+    if st.session_state.get(key) not in floats:
+        st.session_state[key] = floats[0]
     if len(floats) > 1:
-        st.selectbox("Differentiate by", floats, key="plot_var", width=160)
-    variable = st.session_state["plot_var"]
+        st.selectbox("Differentiate by", floats, key=key, width=160)
+    variable = st.session_state[key]
     try:
-        result = cached_second(ex.formula.text, inputs, backward, variable)
+        result = cached_second(ex.formula.text, inputs, variable)
     except ExplorerError as error:
         error_panel(error, where="The second derivative cannot be computed: ")
         return
@@ -55,12 +59,12 @@ def second_panel(ex: Exploration, inputs: Inputs, backward: Backward, size: Size
     if st.toggle(plain(f"Draw the graph of {result.grad_label}"), key="grad_graph"):
         dot = to_dot(result.graph, legend=False, font_size=size.graph_font)
         st.graphviz_chart(dot, width="stretch", height=size.graph_height)
-    _hessian(ex, inputs, backward)
+    _hessian(ex, inputs)
 
 
-def _hessian(ex: Exploration, inputs: Inputs, backward: Backward) -> None:
+def _hessian(ex: Exploration, inputs: Inputs) -> None:
     try:
-        hessian = cached_hessian(ex.formula.text, inputs, backward)
+        hessian = cached_hessian(ex.formula.text, inputs)
     except ExplorerError as error:
         error_panel(error, where="The Hessian cannot be computed: ")
         return

@@ -33,6 +33,7 @@ __all__ = [
     "default_step",
     "init_state",
     "input_order",
+    "keep_tab_keys",
     "last_good",
     "move_step",
     "on_dtype",
@@ -400,7 +401,8 @@ def page_params(names: Iterable[str], intermediates: Iterable[str]) -> dict[str,
         page["panel"] = panel
     if st.session_state.get("backward_calls") not in (None, 1):
         page["backward_calls"] = str(st.session_state["backward_calls"])
-    if not st.session_state.get("_step_end", True) and st.session_state.get("step") is not None:
+    stepping = page.get("panel") == "steps" and not st.session_state.get("_step_end", True)
+    if stepping and st.session_state.get("step") is not None:
         page["step"] = str(st.session_state["step"])
     return page
 
