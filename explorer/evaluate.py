@@ -17,7 +17,6 @@ import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 import torch
@@ -57,6 +56,7 @@ __all__ = [
     "evaluate",
     "evaluate_many",
     "forward",
+    "save_grads",
 ]
 
 MAX_BACKWARD_CALLS = 3
@@ -423,17 +423,12 @@ def evaluate(
     # node for every call (pre-hooks: the engine's order; hooks: what each received and sent).
     recorder = Recorder(functions)
     recorder.install()
-    hooked: Hooked = {}
-    handles = [fn.register_hook(partial(_save_grads, hooked, fn)) for fn in functions]
     backward_ran = output.requires_grad
     calls: list[BackwardCall] = []
     warning = ""
     for number in range(1, backward_calls + 1 if backward_ran else 1):
         keep = retain_graph and number < backward_calls
         error = _backward(output, keep) if number == 1 else _backward_again(output, keep)
-        if number == 1:  # the graph shows the first call; later ones send the same gradients
-            for handle in handles:
-                handle.remove()
         grads, seen = _read_grads({**tensors, **named})
         warning = warning or seen
         calls.append(_call(number, grads, error))
@@ -472,7 +467,7 @@ def evaluate(
         output,
         inputs=tensors,
         records=forward.records,
-        hooked=hooked,
+        hooked=recorder.hooked,
         functions=functions,
         used=formula.variables,
     )
@@ -579,7 +574,7 @@ def _backward_again(output: torch.Tensor, keep: bool) -> str:
     return ""
 
 
-def _save_grads(
+def save_grads(
     hooked: Hooked,
     fn: Any,
     grad_inputs: Sequence[Any],

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 import torch
 
 from explorer.errors import ComputeError, ExplorerError, InputError
-from explorer.evaluate import ANOMALY_GATE, Input, evaluate, forward
+from explorer.evaluate import ANOMALY_GATE, Input, evaluate, forward, save_grads
 from explorer.formula import RESERVED, Call, Const, Formula, parse, unparse, walk
 from explorer.graph import Graph, Hooked, build_graph
 from explorer.graph import walk as walk_graph
@@ -264,7 +264,7 @@ def _gradient_graph(
     functions = walk_graph(grad.grad_fn)
     hooked: Hooked = {}
     for fn in functions:
-        fn.register_hook(partial(_save_grads, hooked, fn))
+        fn.register_hook(partial(save_grads, hooked, fn))
     if grad.requires_grad:
         # inputs=[x]: only x's AccumulateGrad runs, so x.grad receives d2y/dx2 and no other leaf
         # is written; the drawing's numbers are the second backward's.
@@ -273,10 +273,6 @@ def _gradient_graph(
     return build_graph(
         label, grad, inputs=tensors, records={}, hooked=hooked, functions=functions, used=()
     )
-
-
-def _save_grads(hooked: Hooked, fn: Any, grad_inputs: Sequence[Any], grad_outputs: Any) -> None:
-    hooked[fn] = (tuple(grad_inputs), tuple(grad_outputs))
 
 
 def _ident(label: str) -> str:

@@ -185,7 +185,8 @@ class Recorder:
     def __init__(self, functions: Sequence[Any]) -> None:
         self.functions = list(functions)  # walk(output.grad_fn): the root comes first
         self.saved: dict[Any, Saved] = {}
-        # fn -> (grad_inputs, grad_outputs) of its last run: what graph.build_graph takes as hooked
+        # fn -> (grad_inputs, grad_outputs) of its first run: what graph.build_graph takes as
+        # hooked (the graph shows the first backward() call)
         self.hooked: Hooked = {}
         self.runs: list[_Run] = []
         self._open: dict[Any, _Run] = {}
@@ -207,7 +208,7 @@ class Recorder:
         self.runs.append(run)
 
     def _after(self, fn: Any, grad_inputs: Sequence[Any], grad_outputs: Sequence[Any]) -> None:
-        self.hooked[fn] = (tuple(grad_inputs), tuple(grad_outputs))
+        self.hooked.setdefault(fn, (tuple(grad_inputs), tuple(grad_outputs)))
         run = self._open.pop(fn, None)
         if run is not None:
             run.sent, run.grad_after, run.finished = _floats(grad_inputs), _leaf_grad(fn), True
