@@ -254,10 +254,8 @@ _FUNCTION_CARDS: dict[str, tuple[str, str, tuple[str, str], Callable[[Saved], An
 def _function_card(entry: tuple[str, str, tuple[str, str], Callable[[Saved], Any], str]) -> Card:
     func, rule, texts, local, explain = entry
     blocked = (lambda s: s.r <= 0) if func == "relu" else None
-    chain = (
-        f"{rule.capitalize()}: the gradient that arrives is multiplied by the slope of {func} "
-        "at its input."
-    )
+    # The card's title already names the rule (card_markdown writes it first).
+    chain = f"The gradient that arrives is multiplied by the slope of {func} at its input."
     rules = (_rule("a", texts, local, blocked),)
     return Card(f"{func}({{a}})", rule, rules, f"{chain} {explain}".strip())
 
