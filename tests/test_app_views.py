@@ -58,7 +58,7 @@ def link_warnings(at: AppTest) -> list[str]:
 
 
 def dots(at: AppTest) -> list[str]:
-    """Return the DOT of every graph, the page's own graph (in the right column) last."""
+    """Return the DOT of every graph on the page."""
     return [chart.proto.spec for chart in at.get("graphviz_chart")]
 
 
@@ -259,16 +259,20 @@ def test_the_second_derivative_tab_prints_what_pytorch_prints() -> None:
     assert len(dots(at)) == 1
 
 
-def test_grad_graph_draws_the_gradients_own_graph() -> None:
-    """The switch adds a second graphviz chart: the double-backward graph of dy/dx."""
+def test_grad_graph_draws_the_gradients_own_graph_in_the_graphs_place() -> None:
+    """The switch puts the double-backward graph of dy/dx where the formula's graph was."""
     at = start(**EXAMPLE1, panel="second")
+    (page,) = dots(at)
+    assert "<B>y</B>" in page
     at.toggle(key="grad_graph").set_value(True).run()
     healthy(at)
-    gradient, page = dots(at)
+    (gradient,) = dots(at)
     assert "<B>dy/dx</B> = 4." in gradient
     assert "MulBackward0" in gradient
-    assert "<B>y</B>" in page
+    assert any("Graph of dy/dx" in header.value for header in at.subheader)
     assert at.query_params["grad_graph"] == "true"
+    at.toggle(key="grad_graph").set_value(False).run()
+    assert dots(at) == [page]
 
 
 def test_second_derivative_of_a_program_differentiates_the_output() -> None:

@@ -28,9 +28,16 @@ from explorer.ui.cache import (
     cached_trace,
 )
 from explorer.ui.embed import embedded
-from explorer.ui.higher_panel import check_panel, second_panel
+from explorer.ui.higher_panel import check_panel, gradient_graph, second_panel
 from explorer.ui.layout import Sizes
-from explorer.ui.panels import code_panel, graph_panel, notes_panel, plain, transcript_panel
+from explorer.ui.panels import (
+    code_panel,
+    gradient_panel,
+    graph_panel,
+    notes_panel,
+    plain,
+    transcript_panel,
+)
 from explorer.ui.plot_panel import plot_download, plot_panel
 from explorer.ui.surface_panel import float_inputs, mode_control, surface_panel
 
@@ -151,28 +158,40 @@ def _main_area(view: _View, size: Sizes) -> None:
     shown = state.shown_step(last)
     if st.session_state.get("panel") != state.PANELS["steps"]:
         shown = last  # the step view belongs to the steps tab; elsewhere the graph is whole
+    second = st.session_state.get("panel") == state.PANELS["second"]
+    drawn = gradient_graph(ex, view.inputs, size.graph_font) if second else None
     with right:
-        chart = cached_chart(
-            view.text,
-            view.inputs,
-            view.backward,
-            font=size.graph_font,
-            shown=shown if shown < last else None,
-        )
-        graph_panel(ex, chart, height=size.graph_height, step=(shown, last))
-        notes_panel(ex)
-        if ex.warnings:
-            found = cached_trace(view.text, view.inputs)
-            if found.anomaly:
-                st.info(
-                    plain(f"torch.autograd.detect_anomaly() says: {found.anomaly}"),
-                    icon=":material/school:",
-                )
+        if drawn is not None:
+            gradient_panel(*drawn, height=size.graph_height)
+            notes_panel(ex)
+        else:
+            _graph_column(view, size, shown, last)
     with left:
         fig = _tabs(view, size)
     code_panel(ex)
     if fig is not None:
         plot_download(fig)
+
+
+def _graph_column(view: _View, size: Sizes, shown: int, last: int) -> None:
+    """Draw the formula's graph (at the chosen backward step), the notes and the anomaly lesson."""
+    ex = view.ex
+    chart = cached_chart(
+        view.text,
+        view.inputs,
+        view.backward,
+        font=size.graph_font,
+        shown=shown if shown < last else None,
+    )
+    graph_panel(ex, chart, height=size.graph_height, step=(shown, last))
+    notes_panel(ex)
+    if ex.warnings:
+        found = cached_trace(view.text, view.inputs)
+        if found.anomaly:
+            st.info(
+                plain(f"torch.autograd.detect_anomaly() says: {found.anomaly}"),
+                icon=":material/school:",
+            )
 
 
 def _tabs(view: _View, size: Sizes) -> dict[str, Any] | None:
@@ -196,7 +215,7 @@ def _tabs(view: _View, size: Sizes) -> dict[str, Any] | None:
             backward_panel.steps_panel(ex)
     if second.open:
         with second:
-            second_panel(ex, inputs, size)
+            second_panel(ex, inputs)
     if check.open:
         with check:
             check_panel(ex, inputs)

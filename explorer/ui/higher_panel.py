@@ -14,29 +14,54 @@ from explorer.dot import to_dot
 from explorer.errors import ExplorerError
 from explorer.higher import second_text
 from explorer.ui.cache import Inputs, cached_check, cached_hessian, cached_second
-from explorer.ui.layout import Sizes
 from explorer.ui.panels import error_panel, plain
 
-__all__ = ["check_panel", "second_panel"]
+__all__ = ["check_panel", "gradient_graph", "second_panel"]
 
 
-def second_panel(ex: Exploration, inputs: Inputs, size: Sizes) -> None:
-    """Show what PyTorch prints for dy/dx (with its grad_fn) and d2y/dx2, then the Hessian."""
-    floats = [name for name, dtype, _, grad in inputs if dtype == "float" and grad]
+def _floats(inputs: Inputs) -> list[str]:
+    """Return the inputs a second derivative can be taken by: floats that require grad."""
+    return [name for name, dtype, _, grad in inputs if dtype == "float" and grad]
+
+
+def _variable_key(inputs: Inputs) -> str | None:
+    """Return the state key of the input to differentiate by (None: there is none).
+
+    The plotted input when it can be differentiated by; else a choice of this tab's own, so
+    visiting the tab never changes what the plot shows.
+    """
+    floats = _floats(inputs)
     if not floats:
+        return None
+    key = "plot_var" if st.session_state.get("plot_var") in floats else "second_var"
+    if st.session_state.get(key) not in floats:
+        st.session_state[key] = floats[0]
+    return key
+
+
+def gradient_graph(ex: Exploration, inputs: Inputs, font: int) -> tuple[str, str] | None:
+    """Return the DOT of the gradient's own graph and its label, when the switch asks for it."""
+    key = _variable_key(inputs)
+    if key is None or not st.session_state.get("grad_graph"):
+        return None
+    try:
+        result = cached_second(ex.formula.text, inputs, st.session_state[key])
+    except ExplorerError:
+        return None  # the tab itself says why
+    return to_dot(result.graph, legend=False, font_size=font), result.grad_label
+
+
+def second_panel(ex: Exploration, inputs: Inputs) -> None:
+    """Show what PyTorch prints for dy/dx (with its grad_fn) and d2y/dx2, then the Hessian."""
+    key = _variable_key(inputs)
+    if key is None:
         st.info(
             plain("No float input requires grad, so there is nothing to differentiate."),
             icon=":material/info:",
         )
         return
-    # The plotted input when it can be differentiated by; else a choice of this tab's own, so
-    # visiting the tab never changes what the plot shows.
-    plotted = st.session_state.get("plot_var")
-    key = "plot_var" if plotted in floats else "second_var"
-    if st.session_state.get(key) not in floats:
-        st.session_state[key] = floats[0]
-    if len(floats) > 1:
-        st.selectbox("Differentiate by", floats, key=key, width=160)
+    if len(_floats(inputs)) > 1:
+        st.selectbox("Differentiate by", _floats(inputs), key=key, width=160)
     variable = st.session_state[key]
     try:
         result = cached_second(ex.formula.text, inputs, variable)
@@ -56,9 +81,8 @@ def second_panel(ex: Exploration, inputs: Inputs, size: Sizes) -> None:
         st.info(plain(note), icon=":material/lightbulb:")
     with st.expander("The script that prints these lines"):
         st.code(result.code, language="python")
-    if st.toggle(plain(f"Draw the graph of {result.grad_label}"), key="grad_graph"):
-        dot = to_dot(result.graph, legend=False, font_size=size.graph_font)
-        st.graphviz_chart(dot, width="stretch", height=size.graph_height)
+    # Drawn in the graph's own column, where the formula's graph was: large enough to read.
+    st.toggle(plain(f"Show the graph of {result.grad_label} on the right"), key="grad_graph")
     _hessian(ex, inputs)
 
 

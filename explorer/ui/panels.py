@@ -17,7 +17,15 @@ from explorer.dot import GRAD_COLOR, GRADIENT_CAPTION, LEGEND, STYLES
 from explorer.errors import ExplorerError, RenderError
 from explorer.ui.cache import Chart
 
-__all__ = ["code_panel", "error_panel", "graph_panel", "notes_panel", "plain", "transcript_panel"]
+__all__ = [
+    "code_panel",
+    "error_panel",
+    "gradient_panel",
+    "graph_panel",
+    "notes_panel",
+    "plain",
+    "transcript_panel",
+]
 
 _MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>$~:&=^])")
 
@@ -79,6 +87,14 @@ def graph_panel(
     if chart.note:
         st.caption(plain(chart.note))
     _download_row(ex)
+
+
+def gradient_panel(dot: str, label: str, height: int) -> None:
+    """Show the gradient's own graph where the formula's graph goes, as large."""
+    st.subheader(plain(f"Graph of {label}"), anchor=False)
+    st.caption(plain(f"What PyTorch recorded while computing {label} (create_graph=True)."))
+    with st.container(key="graph"):
+        st.graphviz_chart(dot, width="stretch", height=height)
 
 
 # Session key: (format, hash of the DOT, message) of the last SVG/PNG that could not be made.
