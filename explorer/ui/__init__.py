@@ -89,6 +89,8 @@ def main() -> None:
         if error is not None and view is not None:
             st.caption(plain(f"The page still shows {view.text}, the last formula that worked."))
         sidebar.controls(names)
+        if view is not None:
+            mode_control(view.inputs)
         backward_panel.controls(intermediates)
         # After the controls: the lesson is read once, the first slider is used all the time.
         sidebar.notice(_notice(text, view))
@@ -209,7 +211,6 @@ def _tabs(view: _View, size: Sizes) -> dict[str, Any] | None:
                 fig = surface_panel(ex, inputs, size, mode)
             else:
                 fig = plot_panel(ex, inputs, size)
-            mode_control(inputs)
     if steps.open:
         with steps:
             backward_panel.steps_panel(ex)

@@ -36,12 +36,11 @@ def mode_control(inputs: Inputs) -> str:
         return "curve"
     st.session_state.setdefault("plot_mode", "curve")
     st.segmented_control(
-        "View",
+        "Plot as",
         list(MODES),
         key="plot_mode",
         required=True,
         format_func=MODES.get,
-        label_visibility="collapsed",
     )
     return st.session_state["plot_mode"]
 
