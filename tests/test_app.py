@@ -29,6 +29,12 @@ def start(**params: str) -> AppTest:
     return at.run()
 
 
+def open_range(at: AppTest, name: str) -> AppTest:
+    """Open the "Range of <name>" expander: its number inputs are drawn only while it is open."""
+    at.session_state[f"range_{name}"] = True
+    return at.run()
+
+
 def transcript(at: AppTest) -> str:
     """Return the transcript panel's text, with the final newline st.code drops."""
     return at.code[0].value + "\n"
@@ -381,12 +387,57 @@ def test_a_link_the_app_wrote_reopens_the_same_view_without_warnings() -> None:
 )
 def test_range_inputs_never_break_the_slider(field: str, value: float) -> None:
     """Any range the number inputs accept leaves a working slider holding the value."""
-    at = start()
+    at = open_range(start(), "x")
     at.number_input(key=f"{field}_x").set_value(value).run()
     healthy(at)
     slider = at.slider(key="value_x")
     assert slider.min < slider.max
     assert slider.min <= slider.value <= slider.max
+
+
+def test_a_range_is_drawn_only_while_open_and_kept_when_closed() -> None:
+    """Closed, the range costs no widgets; a range set while open survives closing and moves."""
+    at = start(formula="y = x**2", value_x="1.0")
+    assert not at.number_input
+    open_range(at, "x").number_input(key="min_x").set_value(-3.0).run()
+    at.session_state["range_x"] = False
+    at.run()
+    assert not at.number_input
+    at.slider(key="value_x").set_value(2.0).run()
+    at.run()
+    healthy(at)
+    assert at.slider(key="value_x").min == -3.0
+    assert at.query_params["min_x"] == "-3.0"
+    assert open_range(at, "x").number_input(key="min_x").value == -3.0
+
+
+def test_downloads_are_drawn_only_when_their_menu_is_open() -> None:
+    """A slider move sends no download buttons; the open menu offers graph, plot and script."""
+    at = start(formula="z = x**y", value_x="3.0", value_y="4.0")
+    assert not at.get("download_button")
+    at.session_state["downloads"] = True
+    at.run()
+    healthy(at)
+    keys = [button.proto.id.split("-")[-1] for button in at.get("download_button")]
+    assert keys == [
+        "download_dot",
+        "download_svg",
+        "download_png",
+        "download_plot",
+        "download_code",
+    ]
+    assert at.query_params["value_x"] == "3.0"
+
+
+def test_the_copy_link_popover_holds_the_link_of_this_view_when_open() -> None:
+    """Closed it sends nothing; open, it shows the query string the URL has."""
+    at = start(formula="y = x**2", value_x="1.5")
+    link = "formula=y+%3D+x%2A%2A2&plot_var=x&value_x=1.5&grad_x=true&dtype_x=float"
+    assert not [code for code in at.code if link in code.value]
+    at.session_state["copy_link"] = True
+    at.run()
+    healthy(at)
+    assert [code for code in at.code if code.value.endswith("?" + link)]
 
 
 def _random_action(at: AppTest, rng: random.Random) -> None:
@@ -416,7 +467,7 @@ def test_random_value_range_step_and_dtype_changes_never_raise(seed: int) -> Non
     """Any sequence of value, range, step and dtype changes keeps a working slider, no exception."""
     rng = random.Random(seed)
     start_value = ["1e12", "999999999999.5", "-1e12", "2.5", "-2.5", "0.0"][seed]
-    at = start(formula="y = x**2", value_x=start_value)
+    at = open_range(start(formula="y = x**2", value_x=start_value), "x")
     for _ in range(14):
         _random_action(at, rng)
         at.run()

@@ -159,10 +159,11 @@ def _graph_panel_app() -> None:
     from explorer import explore  # noqa: PLC0415 (AppTest runs the body as a script)
     from explorer.dot import to_dot  # noqa: PLC0415
     from explorer.ui.cache import Chart  # noqa: PLC0415
-    from explorer.ui.panels import graph_panel  # noqa: PLC0415
+    from explorer.ui.panels import graph_downloads, graph_panel  # noqa: PLC0415
 
     ex = explore("z = x**y", {"x": 3.0, "y": 4.0})
     graph_panel(ex, Chart(to_dot(ex.graph, legend=False), "", ""), height=400)
+    graph_downloads(ex)
 
 
 def test_a_failed_export_is_explained_below_the_buttons(monkeypatch) -> None:

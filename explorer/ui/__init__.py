@@ -31,8 +31,10 @@ from explorer.ui.embed import embedded
 from explorer.ui.higher_panel import check_panel, gradient_graph, second_panel
 from explorer.ui.layout import Sizes
 from explorer.ui.panels import (
+    code_download,
     code_panel,
     gradient_panel,
+    graph_downloads,
     graph_panel,
     notes_panel,
     plain,
@@ -168,11 +170,28 @@ def _main_area(view: _View, size: Sizes) -> None:
             notes_panel(ex)
         else:
             _graph_column(view, size, shown, last)
+        # Filled only while open: five download buttons cost every slider move ~2 ms of server
+        # time and as many messages; the plot they offer is known once the tabs have run.
+        menu = st.popover(
+            "Download", icon=":material/download:", key="downloads", on_change="rerun"
+        )
     with left:
         fig = _tabs(view, size)
     code_panel(ex)
-    if fig is not None:
-        plot_download(fig)
+    if menu.open:
+        with menu:
+            _downloads(ex, fig)
+
+
+def _downloads(ex: Exploration, fig: dict[str, Any] | None) -> None:
+    """Offer the graph (DOT, SVG, PNG), the plot (HTML) and the script (.py) as files."""
+    st.caption("The graph")
+    graph_downloads(ex)
+    st.caption("The plot and the script")
+    with st.container(horizontal=True):
+        if fig is not None:
+            plot_download(fig)
+        code_download(ex)
 
 
 def _graph_column(view: _View, size: Sizes, shown: int, last: int) -> None:

@@ -1,4 +1,4 @@
-"""The page's frame: sizes for normal and projector mode, the style sheet, and browser history.
+"""The page's frame: sizes for normal and projector mode, the style sheet, browser history, typing.
 
 Streamlit sizes its text in rem, so the root font size scales the whole page for a projector; the
 other sizes here are what must still fit one 1280x720 screen.
@@ -85,8 +85,33 @@ if (!window.__explorerHistory) {
 """
 
 
+# A text area applies its text on Ctrl+Enter or when it loses focus; students expect the page to
+# follow their typing, as the one-line box did (text_input's live=True). A short pause in typing
+# sends the same Ctrl+Enter Streamlit listens for, so the box keeps its focus and caret.
+# Constant text, never user input.
+_LIVE_JS = """
+<script>
+if (!window.__explorerLiveFormula) {
+  window.__explorerLiveFormula = true;
+  let pause = null;
+  document.addEventListener('input', (event) => {
+    const box = event.target;
+    if (!(box instanceof HTMLTextAreaElement) || !box.closest('.st-key-formula')) return;
+    clearTimeout(pause);
+    pause = setTimeout(() => box.dispatchEvent(new KeyboardEvent('keydown', {
+      key: 'Enter', code: 'Enter', ctrlKey: true, bubbles: true,
+    })), 350);
+  }, true);
+}
+</script>
+"""
+
+
 def apply(projector: bool) -> None:
-    """Send the style sheet for this mode and the history fix (both are tiny, constant HTML)."""
+    """Send the style sheet for this mode, the history fix and live typing: one tiny element.
+
+    One element rather than three: each element is a message the server sends on every run.
+    """
     size = sizes(projector)
-    st.html(_CSS % {"root": size.root_px, "code": size.code_px, "graph": size.graph_height})
-    st.html(_HISTORY_JS, unsafe_allow_javascript=True)
+    css = _CSS % {"root": size.root_px, "code": size.code_px, "graph": size.graph_height}
+    st.html(css + _HISTORY_JS + _LIVE_JS, unsafe_allow_javascript=True)

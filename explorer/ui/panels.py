@@ -18,9 +18,11 @@ from explorer.errors import ExplorerError, RenderError
 from explorer.ui.cache import Chart
 
 __all__ = [
+    "code_download",
     "code_panel",
     "error_panel",
     "gradient_panel",
+    "graph_downloads",
     "graph_panel",
     "notes_panel",
     "plain",
@@ -63,7 +65,7 @@ def notes_panel(ex: Exploration) -> None:
 def graph_panel(
     ex: Exploration, chart: Chart, height: int, step: tuple[int, int] | None = None
 ) -> None:
-    """Show the graph, laid out in the browser, with the legend and DOT/SVG/PNG downloads.
+    """Show the graph, laid out in the browser, with its legend.
 
     A graph too large for the browser to lay out quickly is replaced by the reason (the
     downloads still draw it whole). ``step`` is (shown, last) of backward, step by step.
@@ -86,7 +88,6 @@ def graph_panel(
         st.html(_LEGEND_HTML)
     if chart.note:
         st.caption(plain(chart.note))
-    _download_row(ex)
 
 
 def gradient_panel(dot: str, label: str, height: int) -> None:
@@ -101,7 +102,7 @@ def gradient_panel(dot: str, label: str, height: int) -> None:
 _EXPORT_PROBLEM = "_graph_export_problem"
 
 
-def _download_row(ex: Exploration) -> None:
+def graph_downloads(ex: Exploration) -> None:
     """Offer the graph as DOT, SVG and PNG, and say in words why an SVG or PNG failed.
 
     SVG and PNG are drawn only when asked for (a deferred download, off the rerun path), by
@@ -157,12 +158,16 @@ def _check_export(dot: str, fmt: str) -> None:
 
 
 def code_panel(ex: Exploration) -> None:
-    """Show the equivalent script (with the copy button of st.code) and a .py download."""
+    """Show the equivalent script, with the copy button of st.code."""
     with st.container(key="code"):  # the tutorial's screenshots find the panel by this key
         st.subheader("Equivalent PyTorch code", anchor=False)
         st.code(ex.code, language="python")
+
+
+def code_download(ex: Exploration) -> None:
+    """Offer the equivalent script as a .py file."""
     st.download_button(
-        "Download .py",
+        "Script (.py)",
         ex.code,
         "autograd_example.py",
         "text/x-python",

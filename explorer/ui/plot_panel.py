@@ -157,7 +157,7 @@ def slope_caption(ex: Exploration, variable: str, grad: float | None) -> str:
 def plot_download(fig: dict[str, Any]) -> None:
     """Offer the plot as a self-contained HTML page, built only when the button is pressed."""
     st.download_button(
-        "Plot as HTML",
+        "Plot (HTML)",
         lambda: to_html(fig),
         "autograd-plot.html",
         "text/html",

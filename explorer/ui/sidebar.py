@@ -23,27 +23,6 @@ __all__ = ["controls", "formula_box", "link_and_projector", "notice", "title"]
 
 _BOX_HEIGHT = 68  # two lines: Streamlit's smallest text area; it grows a scroll bar beyond
 
-# A text area applies its text on Ctrl+Enter or when it loses focus; students expect the page to
-# follow their typing, as the one-line box did (text_input's live=True). A short pause in typing
-# sends the same Ctrl+Enter Streamlit listens for, so the box keeps its focus and caret.
-# Constant text, never user input.
-_LIVE_JS = """
-<script>
-if (!window.__explorerLiveFormula) {
-  window.__explorerLiveFormula = true;
-  let pause = null;
-  document.addEventListener('input', (event) => {
-    const box = event.target;
-    if (!(box instanceof HTMLTextAreaElement) || !box.closest('.st-key-formula')) return;
-    clearTimeout(pause);
-    pause = setTimeout(() => box.dispatchEvent(new KeyboardEvent('keydown', {
-      key: 'Enter', code: 'Enter', ctrlKey: true, bubbles: true,
-    })), 350);
-  }, true);
-}
-</script>
-"""
-
 
 def title() -> None:
     """Draw the app's name and one line on what it does."""
@@ -67,7 +46,6 @@ def formula_box(error: ExplorerError | None) -> None:
             f"name intermediates: h = w*x + b; y = sigmoid(h). At most {MAX_CHARS} characters."
         ),
     )
-    st.html(_LIVE_JS, unsafe_allow_javascript=True)
     if error is not None:
         with st.container(key="formula_error"):
             error_panel(error)
@@ -121,8 +99,14 @@ def controls(names: Sequence[str]) -> None:
                 args=(name,),
                 label_visibility="collapsed",
             )
-            with st.expander(plain(f"Range of {name}")):
-                _range_inputs(name, is_int)
+            # Drawn only while open: three number inputs per variable cost every slider move
+            # ~1 ms of server time and a re-render each; the store keeps the range meanwhile.
+            box = st.expander(plain(f"Range of {name}"), key=f"range_{name}", on_change="rerun")
+            if box.open:
+                with box:
+                    _range_inputs(name, is_int)
+            else:
+                state.hold_range(name)
 
 
 def _range_inputs(name: str, is_int: bool) -> None:
@@ -146,7 +130,10 @@ def link_and_projector(params: dict[str, str]) -> None:
     """Draw the projector switch and a "Copy link" popover holding the link to this view."""
     row = st.container(horizontal=True, vertical_alignment="center")
     row.toggle("Projector", key="projector", help="Larger text and graph for a class")
-    with row.popover("Copy link", icon=":material/link:"):
-        base = st.context.url or ""
-        st.caption("This link opens exactly this view (copy button at the right):")
-        st.code(f"{base}?{urlencode(params)}", language=None, wrap_lines=True)
+    # Filled only while open, so a slider move does not send the link twice (URL and here).
+    box = row.popover("Copy link", icon=":material/link:", key="copy_link", on_change="rerun")
+    if box.open:
+        with box:
+            base = st.context.url or ""
+            st.caption("This link opens exactly this view (copy button at the right):")
+            st.code(f"{base}?{urlencode(params)}", language=None, wrap_lines=True)

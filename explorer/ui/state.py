@@ -31,6 +31,7 @@ __all__ = [
     "current_backward",
     "current_inputs",
     "default_step",
+    "hold_range",
     "init_state",
     "input_order",
     "keep_tab_keys",
@@ -120,6 +121,17 @@ def variable_settings(name: str) -> dict[str, Any]:
     for field in FIELDS:
         st.session_state.setdefault(f"{field}_{name}", settings[field])
     return settings
+
+
+def hold_range(name: str) -> None:
+    """Keep a variable's range in its widgets' keys while its range inputs are not drawn.
+
+    Streamlit forgets an undrawn widget's value and brings back the first one its key was given,
+    which the next callback would copy into the store; the store's own range is written instead.
+    """
+    settings = variable_settings(name)
+    for field in ("min", "max", "step"):
+        st.session_state[f"{field}_{name}"] = settings[field]
 
 
 def current_inputs(names: Iterable[str]) -> tuple[tuple[str, str, int | float, bool], ...]:
