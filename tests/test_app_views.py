@@ -53,6 +53,12 @@ def transcript(at: AppTest) -> str:
     return at.code[0].value + "\n"
 
 
+def open_backward(at: AppTest) -> AppTest:
+    """Open the backward() expander: its switches are drawn only while it is open."""
+    at.session_state["backward_settings"] = True
+    return at.run()
+
+
 def link_warnings(at: AppTest) -> list[str]:
     return [w.value for w in at.warning if w.value.startswith("In the link")]
 
@@ -217,7 +223,7 @@ def test_backward_calls_accepts_only_1_to_3(value: str) -> None:
     at = start(**EXAMPLE1, backward_calls=value)
     healthy(at)
     assert any("backward\\_calls" in w for w in link_warnings(at))
-    assert at.segmented_control(key="backward_calls").value == 1
+    assert open_backward(at).segmented_control(key="backward_calls").value == 1
 
 
 def test_retain_for_a_name_that_is_not_an_intermediate_is_a_link_warning() -> None:
@@ -412,7 +418,7 @@ def test_retain_h_shows_the_intermediates_gradient() -> None:
 
 def test_backward_twice_with_retain_graph_doubles_the_grad() -> None:
     """Example 1 called twice keeps accumulating: x.grad 4 after the first call, 8 after both."""
-    at = start(**EXAMPLE1)
+    at = open_backward(start(**EXAMPLE1))
     at.segmented_control(key="backward_calls").set_value(2)
     at.toggle(key="retain_graph").set_value(True).run()
     healthy(at)
@@ -438,8 +444,23 @@ def test_a_preset_opens_with_its_own_backward_settings() -> None:
     at.selectbox(key="preset").select(PRESETS[2].label).run()
     healthy(at)
     assert transcript(at) == (GOLDEN / "seed_example3.txt").read_text()
+    open_backward(at)
     assert at.segmented_control(key="backward_calls").value == 1
     assert not at.toggle(key="retain_graph").value
+
+
+def test_the_backward_expander_says_its_settings_and_opens_for_a_lesson_about_them() -> None:
+    """Closed for one plain backward(); titled with the settings; open when a link brings some."""
+    at = start(**EXAMPLE1)
+    (box,) = [e for e in at.expander if "backward" in e.label]
+    assert box.label == "backward\\(\\)"
+    with pytest.raises(KeyError):  # not drawn while closed
+        at.segmented_control(key="backward_calls")
+    at = start(**EXAMPLE1, backward_calls="2", retain_graph="true")
+    (box,) = [e for e in at.expander if "backward" in e.label]
+    assert box.label.replace("\\", "") == "backward() ×2 · retain_graph"
+    assert at.segmented_control(key="backward_calls").value == 2
+    assert at.toggle(key="retain_graph").value
 
 
 # --- backward, step by step ---------------------------------------------------------------------

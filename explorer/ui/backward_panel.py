@@ -17,13 +17,29 @@ from explorer.steps import card_markdown
 from explorer.ui import state
 from explorer.ui.panels import plain
 
-__all__ = ["controls", "steps_panel"]
+__all__ = ["controls", "steps_panel", "summary"]
 
 
 def controls(intermediates: Sequence[str]) -> None:
-    """Draw the backward settings: retain_grad per intermediate, calls, retain_graph."""
-    with st.container(border=True, key="backward_settings"):
-        st.caption("backward()")
+    """Draw backward()'s settings in an expander titled with them: retain_grad, calls, retain_graph.
+
+    Its switches are drawn only while it is open (four elements fewer on every slider move); the
+    title says the settings either way. It opens by itself when a formula, an example or a link
+    brings intermediates or settings other than one plain backward().
+    """
+    retain, calls, retain_graph = state.current_backward(intermediates)
+    shown = (tuple(intermediates), retain, calls, retain_graph)
+    if shown != st.session_state.get("_backward_shown"):
+        st.session_state["_backward_shown"] = shown
+        if intermediates or shown[1:] != ((), 1, False):
+            st.session_state["backward_settings"] = True
+    box = st.expander(
+        plain(summary(retain, calls, retain_graph)), key="backward_settings", on_change="rerun"
+    )
+    if not box.open:
+        state.keep(["backward_calls", "retain_graph", *(f"retain_{n}" for n in intermediates)])
+        return
+    with box:
         for name in intermediates:
             st.toggle(
                 plain(f"{name}.retain_grad()"),
@@ -47,6 +63,13 @@ def controls(intermediates: Sequence[str]) -> None:
             width="content",
             help="backward(retain_graph=True) keeps the graph, so backward() can run again.",
         )
+
+
+def summary(retain: Sequence[str], calls: int, retain_graph: bool) -> str:
+    """Say how backward runs in a few words of code, such as ``h.retain_grad() · backward()``."""
+    call = "backward()" if calls == 1 else f"backward() ×{calls}"
+    flag = ["retain_graph"] if retain_graph else []
+    return " · ".join([*(f"{name}.retain_grad()" for name in retain), call, *flag])
 
 
 def steps_panel(ex: Exploration) -> None:

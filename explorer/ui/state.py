@@ -34,6 +34,7 @@ __all__ = [
     "hold_range",
     "init_state",
     "input_order",
+    "keep",
     "keep_tab_keys",
     "last_good",
     "move_step",
@@ -432,7 +433,12 @@ _TAB_KEYS = ("plot_var", "plot_var2", "plot_mode", "derivative", "second", "grad
 
 def keep_tab_keys() -> None:
     """Keep the values of the widgets of the tabs that are closed in this run."""
-    for key in _TAB_KEYS:
+    keep(_TAB_KEYS)
+
+
+def keep(keys: Iterable[str]) -> None:
+    """Keep the values of widgets that this run does not draw (Streamlit would forget them)."""
+    for key in keys:
         if key in st.session_state:
             st.session_state[key] = st.session_state[key]
 
