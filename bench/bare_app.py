@@ -4,4 +4,5 @@ import streamlit as st
 
 value = st.slider("x", min_value=-5.0, max_value=5.0, value=-5.0, step=0.1, key="value_x")
 with st.container(key="transcript"):
-    st.code(f"x: {value}", language=None)
+    # Printed as the explorer prints x, so bench/load.py checks its reruns the same way.
+    st.code(f"x: tensor({value:.4f})", language=None)

@@ -443,9 +443,11 @@ async def run_load(
     return report
 
 
-def server_command(port: int, extra: Sequence[str] = (), *, launcher: bool = False) -> list[str]:
-    """Return the command that serves the app on 127.0.0.1:port (with the launcher or not)."""
-    start = ["-m", "explorer.ui.serve"] if launcher else ["-m", "streamlit", "run", "app.py"]
+def server_command(
+    port: int, extra: Sequence[str] = (), *, launcher: bool = False, script: str = "app.py"
+) -> list[str]:
+    """Return the command that serves ``script`` on 127.0.0.1:port (with the launcher or not)."""
+    start = ["-m", "explorer.ui.serve"] if launcher else ["-m", "streamlit", "run", script]
     options = ["--server.headless", "true", "--server.address", "127.0.0.1"]
     options += ["--server.port", str(port), "--browser.gatherUsageStats", "false"]
     return [sys.executable, *start, *options, *extra]
@@ -453,14 +455,19 @@ def server_command(port: int, extra: Sequence[str] = (), *, launcher: bool = Fal
 
 @contextlib.contextmanager
 def start_server(
-    extra: Sequence[str] = (), *, launcher: bool = False, root: Path = ROOT, timeout: float = 90.0
+    extra: Sequence[str] = (),
+    *,
+    launcher: bool = False,
+    root: Path = ROOT,
+    timeout: float = 90.0,
+    script: str = "app.py",
 ) -> Iterator[tuple[str, int]]:
-    """Serve the app in ``root`` on a free loopback port; yield (base URL, pid), then stop it."""
+    """Serve ``script`` in ``root`` on a free loopback port; yield (base URL, pid), then stop it."""
     port = free_port()
     with tempfile.TemporaryFile("w+") as log:
         # A file, not a pipe: a pipe nobody reads would block a server that logs a lot.
         process = subprocess.Popen(
-            server_command(port, extra, launcher=launcher),
+            server_command(port, extra, launcher=launcher, script=script),
             cwd=root,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -511,6 +518,12 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--server-arg", action="append", default=[], help="for the own server")
     parser.add_argument("--launcher", action="store_true", help="start with explorer.ui.serve")
     parser.add_argument("--app-dir", type=Path, default=ROOT, help="where app.py is (own server)")
+    parser.add_argument(
+        "--script",
+        default="app.py",
+        help="the page script the own server runs, relative to --app-dir "
+        "(bench/bare_app.py: Streamlit's own cost of a rerun, for comparison)",
+    )
     parser.add_argument("--source", action="append", default=[], help="127.0.0.x to connect from")
     parser.add_argument("--rss-every", type=float, default=0.0, help="seconds between RSS samples")
     parser.add_argument("--soak", action="store_true", help="20 sessions, 5 minutes, RSS/minute")
@@ -519,6 +532,8 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     if arguments.duration is None:
         # With a rerun count the run ends on the count; the duration only bounds it.
         arguments.duration = 600.0 if arguments.reruns < 1_000_000 else 20.0
+    if arguments.launcher and arguments.script != "app.py":
+        parser.error("--launcher serves app.py; give --script without it")
     if arguments.soak:
         arguments.sessions, arguments.duration, arguments.rss_every = 20, 300.0, 60.0
     return arguments
@@ -554,7 +569,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.url:
         report = asyncio.run(run_load(args.url, pids=args.server_pid, **options))
     else:
-        with start_server(args.server_arg, launcher=args.launcher, root=args.app_dir) as (url, pid):
+        server = start_server(
+            args.server_arg, launcher=args.launcher, root=args.app_dir, script=args.script
+        )
+        with server as (url, pid):
             report = asyncio.run(run_load(url, pids=[pid], **options))
     print(f"load average before: {load_average:.2f}, after: {os.getloadavg()[0]:.2f}")
     _print(report, as_json=args.json)

@@ -99,9 +99,16 @@ def controls(names: Sequence[str]) -> None:
                 args=(name,),
                 label_visibility="collapsed",
             )
-            # Drawn only while open: three number inputs per variable cost every slider move
-            # ~1 ms of server time and a re-render each; the store keeps the range meanwhile.
-            box = st.expander(plain(f"Range of {name}"), key=f"range_{name}", on_change="rerun")
+            # In the row, not a line of its own: four inputs fit the sidebar. Drawn only while
+            # open: three number inputs per variable would cost every slider move ~1 ms of
+            # server time and a re-render each; the store keeps the range meanwhile.
+            box = row.popover(
+                "",
+                icon=":material/tune:",
+                help=plain(f"The slider's range and step for {name}"),
+                key=f"range_{name}",
+                on_change="rerun",
+            )
             if box.open:
                 with box:
                     _range_inputs(name, is_int)
@@ -110,11 +117,13 @@ def controls(names: Sequence[str]) -> None:
 
 
 def _range_inputs(name: str, is_int: bool) -> None:
+    """Draw the slider's range (from, to: side by side, so the popover fits 720 px) and step."""
     step = state.default_step(is_int=is_int)
     limit = int(MAX_MAGNITUDE) if is_int else MAX_MAGNITUDE
     bounds = {"min": -limit, "max": limit, "step": 1 if is_int else 1e-6}
+    ends = st.container(horizontal=True, gap="small")
     for field, label in (("min", "from"), ("max", "to"), ("step", "step")):
-        st.number_input(
+        (ends if field != "step" else st).number_input(
             label,
             min_value=bounds["step"] if field == "step" else bounds["min"],
             max_value=bounds["max"],
