@@ -10,7 +10,11 @@ The last table lays the DOT out with Graphviz's ``dot -Tsvg`` (when installed): 
 used in many places is drawn once per use, against torchviz's, which draws the shared leaf once
 and makes dot route an arrow across every rank (cut off after ``--layout-timeout`` seconds).
 
-    python bench/bench_core.py [--repeat N] [--layout-timeout S]
+Each pair of jobs is timed in ``--rounds`` rounds, the two sides taking turns to go first; a
+round's time is the median of its runs, a ratio the median of the rounds' ratios (the rounds'
+lowest and highest ratios are printed beside it: the spread on a shared machine).
+
+    python bench/bench_core.py [--repeat N] [--rounds R] [--layout-timeout S]
 """
 
 from __future__ import annotations
@@ -72,10 +76,12 @@ def _chain(*, draw: bool = True) -> str:
 
 
 def _chain_floor() -> str:
+    """Forward, backward and PyTorch's reprs: the part of the job both sides must do."""
     return _chain(draw=False)
 
 
 def _finish(out: torch.Tensor, leaves: dict[str, torch.Tensor], *, draw: bool = True) -> str:
+    """Draw with torchviz, run backward and repr every tensor, as the seed script prints them."""
     params = {name: t for name, t in leaves.items() if t.requires_grad}
     dot = make_dot(out, params=params).source if draw else ""
     out.backward()
@@ -126,6 +132,7 @@ def _recording_jobs(text: str, values: dict) -> tuple[Callable[[], object], ...]
         if record:
             recorder.install()
         out.backward()
+        recorder.remove()
         graph, ids = graph_and_ids(
             formula.output,
             out,
@@ -209,6 +216,21 @@ def _layout_table(timeout: float) -> None:
         print(f"{name:<32} {boxes:>6} {ours:>7.2f} {shown:>9}")
 
 
+def _paired(
+    ours: Callable[[], object], theirs: Callable[[], object], repeat: int, rounds: int
+) -> list[tuple[float, float]]:
+    """Return (ours, theirs) median ms per round, the two taking turns to go first."""
+    pairs = []
+    per_round = max(repeat // rounds, 1)
+    for number in range(rounds):
+        if number % 2:
+            theirs_ms = _median_ms(theirs, per_round)
+            pairs.append((_median_ms(ours, per_round), theirs_ms))
+        else:
+            pairs.append((_median_ms(ours, per_round), _median_ms(theirs, per_round)))
+    return pairs
+
+
 def _median_ms(job: Callable[[], object], repeat: int) -> float:
     times = []
     for _ in range(repeat):
@@ -221,7 +243,8 @@ def _median_ms(job: Callable[[], object], repeat: int) -> float:
 def main() -> None:
     """Print the median of each case and its ratio to the baseline, measured interleaved."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=300)
+    parser.add_argument("--repeat", type=int, default=300, help="runs of each job in all")
+    parser.add_argument("--rounds", type=int, default=10, help="rounds the runs are split into")
     parser.add_argument("--layout-timeout", type=float, default=5.0)
     args = parser.parse_args()
     operations = explore(CHAIN, {"x": 0.5, "w": 1.5}).formula.operations
@@ -229,32 +252,33 @@ def main() -> None:
     torch.set_num_threads(1)  # tiny tensors: threads only add noise
     recorded = [len(_steps(explore(f, v))) for f, v in SEEDS]
     print(f"steps recorded by explore() for the seed examples: {recorded}")
-    print(f"{'case':<22} {'explore() ms':>13} {'torch+torchviz ms':>18} {'ratio':>7}")
+    print(
+        f"{'case':<22} {'explore() ms':>13} {'torch+torchviz ms':>18} {'ratio':>7} {'rounds':>12}"
+    )
     for name, ours, baseline in CASES + STEPS_CASES:
         ours(), baseline()  # warm up
-        rounds = [
-            (_median_ms(ours, args.repeat // 5), _median_ms(baseline, args.repeat // 5))
-            for _ in range(5)
-        ]
-        mine = statistics.median(r[0] for r in rounds)
-        theirs = statistics.median(r[1] for r in rounds)
-        print(f"{name:<22} {mine:>13.3f} {theirs:>18.3f} {mine / theirs:>6.2f}x")
+        pairs = _paired(ours, baseline, args.repeat, args.rounds)
+        mine = statistics.median(p[0] for p in pairs)
+        theirs = statistics.median(p[1] for p in pairs)
+        ratios = [p[0] / p[1] for p in pairs]
+        spread = f"{min(ratios):.2f}-{max(ratios):.2f}x"
+        print(
+            f"{name:<22} {mine:>13.3f} {theirs:>18.3f} "
+            f"{statistics.median(ratios):>6.2f}x {spread:>12}"
+        )
     print(
         "\nrecording the steps alone (forward + backward + Graph, with and without the recorder):"
     )
     for k, (text, values) in enumerate(SEEDS, 1):
         with_steps, without = _recording_jobs(text, values)
-        rounds = [
-            (_median_ms(with_steps, args.repeat // 5), _median_ms(without, args.repeat // 5))
-            for _ in range(5)
-        ]
-        extra = statistics.median(r[0] - r[1] for r in rounds)
-        whole = _median_ms(lambda t=text, v=values: explore(t, v), args.repeat // 5)
+        pairs = _paired(with_steps, without, args.repeat, args.rounds)
+        extra = statistics.median(p[0] - p[1] for p in pairs)
+        whole = _median_ms(lambda t=text, v=values: explore(t, v), args.repeat // args.rounds)
         print(
             f"seed example {k}: +{extra:.3f} ms, {extra / whole:.0%} of explore()'s {whole:.3f} ms"
         )
-    floor = statistics.median(_median_ms(_chain_floor, args.repeat // 5) for _ in range(5))
-    base = statistics.median(_median_ms(_chain, args.repeat // 5) for _ in range(5))
+    pairs = _paired(_chain_floor, _chain, args.repeat, args.rounds)
+    floor, base = (statistics.median(p[side] for p in pairs) for side in (0, 1))
     print(f"\nfloor, 100 operations: forward + backward + reprs alone take {floor:.3f} ms,")
     print(f"{floor / base:.2f}x of the baseline: no complete job can be faster than that.")
     ours, theirs = _drawing_jobs(CHAIN, {"x": 0.5, "w": 1.5})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
@@ -16,6 +17,16 @@ from explorer.steps import Step
 from explorer.transcript import transcript
 
 __all__ = ["Exploration", "explore"]
+
+# A Formula is frozen and parse() depends only on the text and the other names: a page reruns the
+# same formula with new values on every slider move, as a script is compiled once and run often.
+# Errors are not cached (lru_cache keeps only results), so a bad formula is checked every time.
+_parsed = functools.lru_cache(maxsize=256)(parse)
+
+
+def _parse(formula: object, taken: tuple[str, ...]) -> Formula:
+    """Parse through the cache, but only plain text: a str subclass could fake its hash or ==."""
+    return _parsed(formula, taken) if type(formula) is str else parse(formula, taken)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +80,7 @@ def explore(
         taken = tuple(values) if isinstance(values, Mapping) else ()
         retain = _plain_retain(retain)
         evaluation = evaluate(
-            parse(formula, taken),
+            _parse(formula, taken),
             values,
             requires_grad,
             retain=retain,

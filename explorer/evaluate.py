@@ -426,12 +426,15 @@ def evaluate(
     backward_ran = output.requires_grad
     calls: list[BackwardCall] = []
     warning = ""
-    for number in range(1, backward_calls + 1 if backward_ran else 1):
-        keep = retain_graph and number < backward_calls
-        error = _backward(output, keep) if number == 1 else _backward_again(output, keep)
-        grads, seen = _read_grads({**tensors, **named})
-        warning = warning or seen
-        calls.append(_call(number, grads, error))
+    try:
+        for number in range(1, backward_calls + 1 if backward_ran else 1):
+            keep = retain_graph and number < backward_calls
+            error = _backward(output, keep) if number == 1 else _backward_again(output, keep)
+            grads, seen = _read_grads({**tensors, **named})
+            warning = warning or seen
+            calls.append(_call(number, grads, error))
+    finally:
+        recorder.remove()  # else the graph is never freed (see Recorder.remove)
     if not calls:  # without backward, .grad is read once, as the script prints it once
         grads, warning = _read_grads({**tensors, **named})
     final = calls[-1] if calls else _call(0, grads, "")
@@ -535,6 +538,10 @@ def _read_grads(tensors: Mapping[str, torch.Tensor]) -> tuple[dict[str, Any], st
 
     The warning is captured from the real access, so the lesson quotes what PyTorch says.
     """
+    if all(tensor.is_leaf for tensor in tensors.values()):
+        # PyTorch warns only on .grad of a non-leaf tensor: no need to take the process-wide
+        # warnings lock and filters.
+        return {name: tensor.grad for name, tensor in tensors.items()}, ""
     with WARNINGS_LOCK, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         grads = {name: tensor.grad for name, tensor in tensors.items()}

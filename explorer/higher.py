@@ -263,13 +263,18 @@ def _gradient_graph(
     """Walk the gradient's own graph and run dy/dx.backward(inputs=[x]) through node hooks."""
     functions = walk_graph(grad.grad_fn)
     hooked: Hooked = {}
-    for fn in functions:
-        fn.register_hook(partial(save_grads, hooked, fn))
-    if grad.requires_grad:
-        # inputs=[x]: only x's AccumulateGrad runs, so x.grad receives d2y/dx2 and no other leaf
-        # is written; the drawing's numbers are the second backward's.
-        with ANOMALY_GATE.backward():
-            grad.backward(inputs=[tensors[variable]])
+    # A hook holds its node, and the node its hooks, through PyTorch's C++ graph, a cycle Python's
+    # collector cannot see: removed after backward, or every graph stays in memory for good.
+    handles = [fn.register_hook(partial(save_grads, hooked, fn)) for fn in functions]
+    try:
+        if grad.requires_grad:
+            # inputs=[x]: only x's AccumulateGrad runs, so x.grad receives d2y/dx2 and no other
+            # leaf is written; the drawing's numbers are the second backward's.
+            with ANOMALY_GATE.backward():
+                grad.backward(inputs=[tensors[variable]])
+    finally:
+        for handle in handles:
+            handle.remove()
     return build_graph(
         label, grad, inputs=tensors, records={}, hooked=hooked, functions=functions, used=()
     )

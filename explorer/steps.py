@@ -7,7 +7,7 @@ plain ``Step`` data: one per node run, in the engine's order, each with its chai
 in (cards.py) from the node's own saved numbers.
 
     >>> recorder = Recorder(walk(output.grad_fn))  # doctest: +SKIP
-    >>> recorder.install(); output.backward()  # doctest: +SKIP
+    >>> recorder.install(); output.backward(); recorder.remove()  # doctest: +SKIP
     >>> steps = recorder.steps(node_ids, graph)  # doctest: +SKIP
 """
 
@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from explorer.cards import ACCUMULATE, DETACHED, Rule, Saved, card_for
+from explorer.cards import ACCUMULATE, DETACHED, Card, Rule, Saved, card_for
 from explorer.graph import Graph, Hooked, Node
 
 __all__ = [
@@ -48,6 +48,8 @@ _SAVED = {
     "_saved_threshold": "threshold",
 }
 _PLACEHOLDER = re.compile(r"\{(a|b|r)\}")
+_UNSAVED = Saved()  # a function that saved nothing PyTorch's card can use
+_FIELDS = ("a", "b", "r", "alpha", "beta", "threshold")  # Saved's fields, in packing order
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,11 +106,7 @@ class Sent:
     @property
     def product(self) -> str:
         """Return the chain rule's product as sent: ``1·108 = 108``; "" when nothing was sent."""
-        if self.grad is None:
-            return ""
-        blocked = " (PyTorch sends 0 here, whatever arrives)" if self.blocked else ""
-        factors = f"{_signed(self.received)}·{_signed(self.local)}"
-        return f"{factors} = {number(self.grad)}{blocked}"
+        return _product(self, *_worked(self))
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,13 +189,25 @@ class Recorder:
         self.runs: list[_Run] = []
         self._open: dict[Any, _Run] = {}
         self._calls = 0
+        self._handles: list[Any] = []
 
     def install(self) -> None:
         """Read saved tensors and register the hooks; call once, before the first backward()."""
         for fn in self.functions:
             self.saved[fn] = read_saved(fn)
-            fn.register_prehook(partial(self._before, fn))
-            fn.register_hook(partial(self._after, fn))
+            self._handles.append(fn.register_prehook(partial(self._before, fn)))
+            self._handles.append(fn.register_hook(partial(self._after, fn)))
+
+    def remove(self) -> None:
+        """Remove the hooks; call after the last backward(). What was recorded stays.
+
+        Each hook holds this recorder and its function, which holds the hook: a cycle through
+        PyTorch's C++ graph that Python's garbage collector cannot see, so without this the graph
+        and its tensors would never be freed (torch 2.13: ~16 kB per explore()).
+        """
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
 
     def _before(self, fn: Any, grad_outputs: Sequence[Any]) -> None:
         # Every backward() call starts at the root: that is how calls are told apart.
@@ -249,9 +259,13 @@ class Recorder:
                 grad_after=run.grad_after,
                 finished=run.finished,
             )
-        operands = _Operands(sources, [texts.text(source) for source in sources], texts)
-        packed = _pack(self.saved.get(fn, Saved()))
-        sends = tuple(_sent(slot, run, packed, operands) for slot in range(len(fn.next_functions)))
+        slots = [texts.text(source) for source in sources]
+        packed = _pack(self.saved.get(fn, _UNSAVED))
+        card = card_for(name)
+        # The card's placeholders with the operands' texts: the same for every slot of the step.
+        names = () if card is None else _names(card, slots, packed)
+        operands = _Operands(sources, slots, texts, card, names, fn.next_functions)
+        sends = tuple(_sent(slot, run, packed, operands) for slot in range(len(operands.nexts)))
         return Step(
             **common,
             tensor=texts.text(node),
@@ -331,39 +345,54 @@ def _sent(
     wrt = operands.slots[slot] if slot < len(operands.slots) else ""
     grad = run.sent[slot] if slot < len(run.sent) else None
     received = run.received[0] if run.received else None
-    function = type(run.fn).__name__
-    if run.fn.next_functions[slot][0] is None:
+    if operands.nexts[slot][0] is None:
         node = operands.texts.nodes.get(to)
         if node is not None and node.detached:
             return Sent(slot, to, wrt, None, received, "detached: the gradient stops here", True)
         return Sent(slot, to, wrt, None, received, f"{wrt or 'it'} needs no gradient")
-    card = card_for(function)
-    if card is None:
+    if operands.card is None:
         return Sent(slot, to, wrt, grad, received)
-    names = {r.wrt: name for r, name in zip(card.rules, operands.slots, strict=False) if name}
+    function = type(run.fn).__name__
+    return Sent(slot, to, wrt, grad, received, "", False, function, operands.names, packed)
+
+
+def _names(
+    card: Card, slots: Sequence[str], packed: tuple[tuple[str, Number, str], ...]
+) -> tuple[tuple[str, str], ...]:
+    """Return each placeholder of a card with its operand's text, else the number it saved."""
+    names = {rule.wrt: name for rule, name in zip(card.rules, slots, strict=False) if name}
     names.update({key: number(v) for key, v, _ in packed if key in "ab" and key not in names})
-    return Sent(slot, to, wrt, grad, received, "", False, function, tuple(names.items()), packed)
+    return tuple(names.items())
 
 
 @dataclass(frozen=True, slots=True)
 class _Operands:
-    """The operands of one backward node: source ids and texts in slot order."""
+    """The operands of one backward node: source ids and texts in slot order, and its card."""
 
     sources: list[str]
     slots: list[str]
     texts: _Texts
+    card: Card | None
+    names: tuple[tuple[str, str], ...]  # the card's placeholders -> operand texts
+    nexts: Sequence[tuple[Any, int]]  # the function's next_functions
 
 
 def _pack(saved: Saved) -> tuple[tuple[str, Number, str], ...]:
     """Keep the saved numbers as plain (field, value, dtype) triples."""
     packed = []
-    for key in ("a", "b", "r", "alpha", "beta", "threshold"):
+    for key in _FIELDS:
         value = getattr(saved, key)
         if isinstance(value, torch.Tensor) and value.numel() == 1:
-            packed.append((key, value.item(), str(value.dtype).removeprefix("torch.")))
-        elif isinstance(value, int | float) and value is not None:
+            packed.append((key, value.item(), _dtype_name(value.dtype)))
+        elif isinstance(value, (int, float)):
             packed.append((key, value, ""))
     return tuple(packed)
+
+
+@cache
+def _dtype_name(dtype: torch.dtype) -> str:
+    """Return ``float32`` for torch.float32: the name _unpack finds on torch."""
+    return str(dtype).removeprefix("torch.")
 
 
 def _unpack(packed: tuple[tuple[str, Number, str], ...]) -> Saved:
@@ -503,17 +532,37 @@ def _received(step: Step) -> str:
 
 def _sent_line(step: Step, sent: Sent) -> str:
     towards = f"towards {sent.wrt}" if sent.wrt else f"into slot {sent.slot}"
-    if not sent.formula and sent.grad is None:
+    formula = sent.formula
+    if not formula and sent.grad is None:
         return f"{towards}: nothing" + (f" ({sent.why_none})" if sent.why_none else "")
     derivative = f"∂{_bracket(step.tensor)}/∂{_bracket(sent.wrt)}"
-    if not sent.formula:
+    if not formula:
         return f"{towards}: sends {number(sent.grad)}"
+    local, blocked = _worked(sent)
     chain = [derivative]
-    for part in (sent.formula, sent.numbers, number(sent.local)):
+    for part in (formula, sent.numbers, number(local)):
         if part != chain[-1]:  # "= 1 = 1 = 1" says no more than "= 1"
             chain.append(part)
-    sends = f"; sends {sent.product}" if sent.grad is not None else ""
+    sends = f"; sends {_product(sent, local, blocked)}" if sent.grad is not None else ""
     return f"{towards}: {' = '.join(chain)}{sends}"
+
+
+def _worked(sent: Sent) -> tuple[float | None, bool]:
+    """Return ``(sent.local, sent.blocked)``, rebuilding the saved tensors once for both."""
+    rule = sent.rule
+    if rule is None:
+        return None, False
+    saved = _unpack(sent.saved)
+    blocked = bool(rule.blocked and _local(rule.blocked, saved))
+    return _local(rule.local, saved), blocked
+
+
+def _product(sent: Sent, local: float | None, blocked: bool) -> str:
+    """Write the chain rule's product ``received·local = sent`` (see Sent.product)."""
+    if sent.grad is None:
+        return ""
+    note = " (PyTorch sends 0 here, whatever arrives)" if blocked else ""
+    return f"{_signed(sent.received)}·{_signed(local)} = {number(sent.grad)}{note}"
 
 
 def card_markdown(step: Step) -> str:

@@ -88,6 +88,8 @@ def trace(explored: Explored, *, anomaly: bool = True) -> Trace:
     The anomaly run happens only when a gradient is nan: detect_anomaly looks for nan alone.
     """
     graph = explored.graph
+    if _all_finite(graph):  # the usual case, on every slider move: nothing to look for
+        return Trace((), "")
     origins = tuple(
         origin
         for origin in (
@@ -246,6 +248,13 @@ def _backward_sentence(node: Node, received: float, bad: Sequence[float]) -> str
     return (
         f"{number(received)} * {number(local)} = {number(bad[0])} {where}: {what} is infinite here"
     )
+
+
+def _all_finite(graph: Graph) -> bool:
+    """Tell whether every value and gradient in the graph is a finite number (or absent)."""
+    numbers = [node.value for node in graph.nodes] + [node.grad for node in graph.nodes]
+    numbers += [edge.grad for edge in graph.edges]
+    return all(_finite(number) for number in numbers)
 
 
 def _has_nan_gradient(graph: Graph) -> bool:

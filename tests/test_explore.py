@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import inspect
 import math
 import pickle
@@ -300,6 +301,23 @@ def test_exploration_is_plain_picklable_data() -> None:
         ex.code,
         ex.graph,
     )
+
+
+def test_explore_leaves_nothing_behind() -> None:
+    """Every object explore() makes is freed: hooks on the graph must not keep it alive."""
+
+    def run() -> None:
+        explore("h = w*x; y = sin(h)**2 + b", {"x": 3, "w": 2.0, "b": 5.0}, retain=("h",))
+
+    for _ in range(20):  # fill the caches (saved-tensor names, dtypes) first
+        run()
+    gc.collect()
+    before = len(gc.get_objects())
+    for _ in range(200):
+        run()
+    gc.collect()
+    # A kept graph costs ~70 objects a call; a few may come and go in caches of the interpreter.
+    assert len(gc.get_objects()) - before < 200
 
 
 CODE_CASES = [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import math
 import pickle
 import subprocess
@@ -284,3 +285,17 @@ def test_detach_that_cuts_the_only_path_is_refused() -> None:
     """y = detach(x)*2 has no grad_fn: there is no derivative to take again."""
     with pytest.raises(InputError, match="detach cuts the graph"):
         second("y = detach(x)*2", {"x": 2.0}, "x")
+
+
+def test_second_explored_leaves_nothing_behind() -> None:
+    """The gradient graph's hooks are removed after backward, so each call's graph is freed."""
+    ex = explore("h = w*x; y = sin(h)**2 + b", {"x": 3, "w": 2.0, "b": 5.0})
+    for _ in range(20):  # fill the caches (saved-tensor names, dtypes) first
+        second_explored(ex, "w")
+    gc.collect()
+    before = len(gc.get_objects())
+    for _ in range(200):
+        second_explored(ex, "w")
+    gc.collect()
+    # A kept graph costs ~76 objects a call; a few may come and go in the interpreter's caches.
+    assert len(gc.get_objects()) - before < 200
