@@ -25,7 +25,8 @@ from streamlit.testing.v1 import AppTest  # noqa: E402
 from explorer.presets import PRESETS  # noqa: E402
 
 _CODE = "document.querySelector('.st-key-transcript [data-testid=stCode]').innerText"
-# What the plot shows: its moving point's x (the remounted chart is a new element each time).
+# What the plot shows: its moving point's x (placed on the kept chart by the page's script, or
+# drawn in a new chart when the figure has no scrubber).
 _POINT = """(() => {
   const plot = document.querySelector('[data-testid=stPlotlyChart] .js-plotly-plot');
   const point = plot && plot.data && plot.data.find((t) => t.mode === 'markers');

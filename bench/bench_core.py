@@ -37,7 +37,7 @@ from explorer.evaluate import (
     forward,
 )
 from explorer.formula import parse
-from explorer.graph import build_graph, graph_and_ids, walk
+from explorer.graph import graph_and_ids, walk
 from explorer.steps import Recorder, steps_text
 
 CHAIN_TERMS = 25  # 25 terms sin(w*x + i), 24 + between them, and + x: 100 operations
@@ -156,7 +156,7 @@ def _drawing_jobs(text: str, values: dict[str, float]) -> tuple[Callable[[], obj
 
     def ours() -> str:
         functions = walk(out.grad_fn)
-        graph = build_graph(
+        graph, _ = graph_and_ids(
             formula.output,
             out,
             inputs=tensors,

@@ -28,7 +28,6 @@ __all__ = [
     "Operand",
     "Record",
     "brief",
-    "build_graph",
     "graph_and_ids",
     "scalar",
     "walk",
@@ -242,34 +241,6 @@ class _Builder:
         )
 
 
-def build_graph(
-    output_name: str,
-    output: torch.Tensor,
-    *,
-    inputs: dict[str, torch.Tensor],
-    records: dict[Any, Record],
-    hooked: Hooked,
-    functions: Sequence[Any],
-    used: Sequence[str],
-) -> Graph:
-    """Build the Graph of ``output`` after backward.
-
-    ``functions`` is ``walk(output.grad_fn)``; ``hooked`` maps each of them to the (grad_inputs,
-    grad_outputs) its hook saw; ``records`` maps the functions the evaluator created to their
-    operation; ``used`` names the inputs that appear in the formula, in reading order.
-    """
-    graph, _ = graph_and_ids(
-        output_name,
-        output,
-        inputs=inputs,
-        records=records,
-        hooked=hooked,
-        functions=functions,
-        used=used,
-    )
-    return graph
-
-
 def graph_and_ids(
     output_name: str,
     output: torch.Tensor,
@@ -280,9 +251,12 @@ def graph_and_ids(
     functions: Sequence[Any],
     used: Sequence[str],
 ) -> tuple[Graph, dict[Any, str]]:
-    """Build the Graph as build_graph does, and map each backward function to its node's id.
+    """Build the Graph of ``output`` after backward, and map each backward function to its id.
 
-    The map is what steps.py needs to tell which box each step of backward ran in.
+    ``functions`` is ``walk(output.grad_fn)``; ``hooked`` maps each of them to the (grad_inputs,
+    grad_outputs) its hook saw; ``records`` maps the functions the evaluator created to their
+    operation; ``used`` names the inputs that appear in the formula, in reading order. The map is
+    what steps.py needs to tell which box each step of backward ran in.
     """
     grads_flowed = bool(hooked) or (output.grad_fn is None and output.requires_grad)
     builder = _Builder(inputs, records, hooked)

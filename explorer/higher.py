@@ -24,7 +24,7 @@ import torch
 from explorer.errors import ComputeError, ExplorerError, InputError
 from explorer.evaluate import ANOMALY_GATE, Input, evaluate, forward, save_grads
 from explorer.formula import RESERVED, Call, Const, Formula, parse, unparse, walk
-from explorer.graph import Graph, Hooked, build_graph
+from explorer.graph import Graph, Hooked, graph_and_ids
 from explorer.graph import walk as walk_graph
 from explorer.notes import KINKS
 from explorer.trace import Explored
@@ -275,9 +275,10 @@ def _gradient_graph(
     finally:
         for handle in handles:
             handle.remove()
-    return build_graph(
+    graph, _ = graph_and_ids(
         label, grad, inputs=tensors, records={}, hooked=hooked, functions=functions, used=()
     )
+    return graph
 
 
 def _ident(label: str) -> str:

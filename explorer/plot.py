@@ -5,11 +5,18 @@ the tangent's slope is the gradient the single exploration computed, never a sep
 The same backward feeds the scrubber: plotly frames at every third curve point, played by a slider
 inside the figure, so dragging it moves the point, the tangent and the slope readout in the browser
 at frame rate, with no round trip to the server.
+
+A page can also keep one chart while the variable moves: ``staged`` draws the figure without a
+current point (the same for every value), and ``placement`` says how to show a value on it (the
+step to select and, between frames, the exact point). A changed figure is a new chart that plotly.js
+draws from scratch, slider included: most of the browser's work after a slider move.
 """
 
 from __future__ import annotations
 
 import bisect
+import hashlib
+import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -29,7 +36,10 @@ __all__ = [
     "figure",
     "grid",
     "house_layout",
+    "place",
+    "placement",
     "readout",
+    "staged",
     "to_html",
     "with_point",
 ]
@@ -236,7 +246,7 @@ def figure(
     stage = _Stage(curve, x_range, y_range[0])
     now = stage.moving(x0, _finite([y0])[0], slope, str(y0))
     first = len(traces)
-    traces += [{**_style(role, curve), **now[role]} for role in roles]
+    traces += [{**_style(role, curve), "meta": role, **now[role]} for role in roles]
     layout = _layout(curve, font_size, height, x_range, y_range)
     fig: dict[str, Any] = {"data": traces, "layout": layout}
     if stops:
@@ -244,6 +254,110 @@ def figure(
         fig["frames"] = [stage.frame(i, roles, indices) for i in stops]
         layout["sliders"] = [_slider(curve, stops, x0, font_size)]
     return fig
+
+
+def staged(
+    curve: Curve,
+    *,
+    derivative: bool = False,
+    second: bool = False,
+    font_size: int = 14,
+    height: int = 440,
+) -> dict[str, Any] | None:
+    """Draw the curve and its scrubber with no current point: one figure for every value on it.
+
+    ``curve`` is the grid alone (see ``grid``). A page sends this same figure while the variable
+    moves and moves the point with ``placement``: the browser then keeps its chart, where a changed
+    figure is a new chart that plotly.js draws from scratch, its 101-step slider included. Returns
+    None when there is no scrubber. ``layout.meta`` names the figure, so a placement finds it.
+    """
+    base = replace(curve, here=None)
+    if not _stops(base):
+        return None
+    y0 = base.ys[0] if base.ys[0] is not None else math.nan
+    fig = figure(
+        base,
+        base.xs[0],
+        y0,
+        base.slopes[0],
+        derivative=derivative,
+        second=second,
+        font_size=font_size,
+        height=height,
+    )
+    for trace in fig["data"]:
+        if "meta" in trace:  # the moving traces wait for a placement
+            trace.update(
+                {key: [None] * len(trace[key]) for key in ("x", "y", "text") if key in trace}
+            )
+    text = json.dumps(fig, sort_keys=True).encode()
+    fig["layout"]["meta"] = hashlib.blake2b(text, digest_size=8).hexdigest()
+    return fig
+
+
+def placement(
+    fig: dict[str, Any], curve: Curve, x0: float, y0: float, slope: float | None
+) -> dict[str, Any] | None:
+    """Say how to show (x0, y0) and its tangent on a ``staged`` figure: the step, the data, x0.
+
+    ``curve`` is the grid with the point added (``with_point``): its readout is the label the
+    slider shows. None when the figure cannot show the point (an inf/nan value needs its mark).
+    """
+    layout = fig["layout"]
+    moving = fig["frames"][0]["traces"]
+    roles = [fig["data"][i]["meta"] for i in moving]
+    if not math.isfinite(y0) and "undefined" not in roles:
+        return None
+    stage = _Stage(curve, layout["xaxis"]["range"], layout["yaxis"]["range"][0])
+    now = stage.moving(x0, _finite([y0])[0], slope, str(y0))
+    point = roles.index("point")
+    xs = [frame["data"][point]["x"][0] for frame in fig["frames"]]
+    step = min(range(len(xs)), key=lambda k: abs(xs[k] - x0))
+    steps = layout["sliders"][0]["steps"]
+    label = readout(curve, curve.here) if curve.here is not None else steps[step]["label"]
+    data = [now[role] for role in roles]
+    return {
+        "meta": layout.get("meta"),
+        "x": x0,  # where the point must end up, so the page can check what the chart shows
+        "frame": steps[step]["args"][0][0],
+        "step": step,
+        "label": None if label == steps[step]["label"] else label,
+        "traces": moving,
+        # None: the step's own frame already shows this point (the usual case on the default grid).
+        "data": None if _same(data, fig["frames"][step]["data"]) else data,
+    }
+
+
+def _same(data: list[dict[str, Any]], frame: list[dict[str, Any]]) -> bool:
+    """Tell whether two sets of moving-trace data are equal but for float rounding."""
+
+    def close(a: object, b: object) -> bool:
+        if isinstance(a, float) and isinstance(b, float):
+            return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+        return a == b
+
+    return all(
+        part.keys() == other.keys()
+        and all(
+            len(part[key]) == len(other[key])
+            and all(close(a, b) for a, b in zip(part[key], other[key], strict=True))
+            for key in part
+        )
+        for part, other in zip(data, frame, strict=True)
+    )
+
+
+def place(fig: dict[str, Any], move: dict[str, Any]) -> dict[str, Any]:
+    """Return the figure as the browser shows it after ``move``: the page's own point and step."""
+    data = list(fig["data"])
+    step = fig["frames"][move["step"]]["data"]
+    for i, part in zip(move["traces"], move["data"] or step, strict=True):
+        data[i] = {**data[i], **part}
+    slider = dict(fig["layout"]["sliders"][0], active=move["step"])
+    if move["label"] is not None:
+        slider["steps"] = list(slider["steps"])
+        slider["steps"][move["step"]] = {**slider["steps"][move["step"]], "label": move["label"]}
+    return {**fig, "data": data, "layout": {**fig["layout"], "sliders": [slider]}}
 
 
 def _stops(curve: Curve) -> list[int]:

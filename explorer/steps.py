@@ -183,7 +183,7 @@ class Recorder:
     def __init__(self, functions: Sequence[Any]) -> None:
         self.functions = list(functions)  # walk(output.grad_fn): the root comes first
         self.saved: dict[Any, Saved] = {}
-        # fn -> (grad_inputs, grad_outputs) of its first run: what graph.build_graph takes as
+        # fn -> (grad_inputs, grad_outputs) of its first run: what graph.graph_and_ids takes as
         # hooked (the graph shows the first backward() call)
         self.hooked: Hooked = {}
         self.runs: list[_Run] = []
@@ -300,7 +300,7 @@ class _Texts:
             self.out_of.setdefault(edge.src, []).append(edge.dst)
 
     def sources(self, node: str) -> list[str]:
-        """Return the ids feeding ``node``, in slot order (build_graph links them so)."""
+        """Return the ids feeding ``node``, in slot order (graph_and_ids links them so)."""
         return self.into.get(node, [])
 
     def text(self, node_id: str) -> str:

@@ -9,7 +9,14 @@ from __future__ import annotations
 
 import os
 
-from explorer.tutorial.browser import CHROMIUM_ARGS, chromium, free_port, missing_browser, serve
+from explorer.tutorial.browser import (
+    CHROMIUM_ARGS,
+    PLACED_JS,
+    chromium,
+    free_port,
+    missing_browser,
+    serve,
+)
 
 __all__ = [
     "CHROMIUM_ARGS",
@@ -47,7 +54,8 @@ def wait_for_rerun(page: object, timeout: float = 30_000) -> None:
 
 
 def wait_for_page(page: object, timeout: float = 60_000) -> None:
-    """Wait until the graph and the plot are drawn."""
+    """Wait until the graph and the plot are drawn, the plot's point placed."""
     wait_for_rerun(page, timeout)
     page.wait_for_selector("[data-testid=stGraphVizChart] svg g.node", timeout=timeout)
     page.wait_for_selector("[data-testid=stPlotlyChart] .main-svg", timeout=timeout)
+    page.wait_for_function(PLACED_JS, timeout=timeout)

@@ -2,31 +2,19 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import math
 import random
-import struct
 
 import plotly.io
 import pytest
-from conftest import GOLDEN, ROOT
+from apptest import chart, healthy, moves, numbers, plot, start, transcript
+from conftest import GOLDEN
 from streamlit.testing.v1 import AppTest
 
 from explorer.formula import parse
-from explorer.plot import curve as plot_curve
-from explorer.plot import figure
+from explorer.plot import grid, staged
 from explorer.presets import PRESETS
-
-APP = str(ROOT / "app.py")
-
-
-def start(**params: str) -> AppTest:
-    """Open the app, optionally with URL query parameters, and run it once."""
-    at = AppTest.from_file(APP, default_timeout=60)
-    for key, value in params.items():
-        at.query_params[key] = value
-    return at.run()
 
 
 def open_range(at: AppTest, name: str) -> AppTest:
@@ -35,34 +23,12 @@ def open_range(at: AppTest, name: str) -> AppTest:
     return at.run()
 
 
-def transcript(at: AppTest) -> str:
-    """Return the transcript panel's text, with the final newline st.code drops."""
-    return at.code[0].value + "\n"
-
-
 def dot(at: AppTest) -> str:
     return at.get("graphviz_chart")[0].proto.spec
 
 
-def plot(at: AppTest) -> dict:
-    return json.loads(at.get("plotly_chart")[0].proto.spec)
-
-
-def numbers(data: object) -> list[float | None]:
-    """Decode a plotly array, which may come base64-encoded."""
-    if isinstance(data, dict) and "bdata" in data:
-        raw = base64.b64decode(data["bdata"])
-        fmt = {"f8": "d", "f4": "f", "i1": "b", "i2": "h", "i4": "i"}[data["dtype"]]
-        return list(struct.unpack(f"<{len(raw) // struct.calcsize(fmt)}{fmt}", raw))
-    return list(data)  # type: ignore[arg-type]
-
-
 def trace(at: AppTest, prefix: str) -> dict:
     return next(t for t in plot(at)["data"] if t.get("name", "").startswith(prefix))
-
-
-def healthy(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
 
 
 @pytest.mark.parametrize(
@@ -128,13 +94,51 @@ def test_the_scrubber_has_101_frames_whose_slopes_are_autograds(link, derivative
 
 
 def test_the_chart_receives_the_figure_exactly_as_built() -> None:
-    """The plot skips plotly's re-validation, so Streamlit must still send our dict unchanged."""
+    """The plot skips plotly's re-validation, so Streamlit must still send our dict unchanged.
+
+    It is the staged figure, the same wherever x is: moving x must not redraw the chart.
+    """
     at = start()
-    sent = plot(at)
-    curve = plot_curve(parse("y = x**2 + 1"), {"x": 2.0}, "x", -5.0, 5.0)
-    built = figure(curve, 2.0, 5.0, 4.0, font_size=sent["layout"]["font"]["size"])
-    built["layout"]["height"] = sent["layout"]["height"]
+    sent = chart(at)
+    base = grid(parse("y = x**2 + 1"), {"x": 2.0}, "x", -5.0, 5.0)
+    layout = sent["layout"]
+    built = staged(base, font_size=layout["font"]["size"], height=layout["height"])
     assert sent == json.loads(plotly.io.to_json(built, validate=False))
+    at.slider(key="value_x").set_value(3.0).run()
+    assert chart(at) == sent
+
+
+def test_a_value_between_frames_is_shown_exactly_with_its_own_readout() -> None:
+    """x = 2.05 is no frame (they are 0.1 apart): the point, tangent and readout are exact."""
+    at = start(step_x="0.05")
+    at.slider(key="value_x").set_value(2.05).run()
+    healthy(at)
+    assert len(moves(at)) == 1
+    point = trace(at, "(x, y)")
+    assert numbers(point["x"]) == [2.05]
+    assert numbers(point["y"]) == [pytest.approx(2.05**2 + 1, rel=1e-6)]
+    tangent = trace(at, "tangent")
+    xs, ys = numbers(tangent["x"]), numbers(tangent["y"])
+    assert (ys[1] - ys[0]) / (xs[1] - xs[0]) == pytest.approx(4.1, rel=1e-6)
+    slider = plot(at)["layout"]["sliders"][0]
+    assert slider["steps"][slider["active"]]["label"] == "x = 2.05   slope dy/dx = 4.1000"
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        {"formula": "y = w*x + b", "value_x": "3", "value_w": "2.0", "plot_var": "x"},  # int
+        {"formula": "y = x**2", "value_x": "2.0", "grad_x": "false"},  # no gradient
+    ],
+)
+def test_a_plot_without_a_scrubber_is_sent_whole_with_its_point(link: dict[str, str]) -> None:
+    """No scrubber: no placement script, and the chart's own figure has the point drawn in."""
+    at = start(**link)
+    healthy(at)
+    assert not moves(at)
+    assert "meta" not in chart(at)["layout"]
+    (x,) = numbers(trace(at, "(x, ")["x"])
+    assert x == float(link["value_x"])
 
 
 def test_turning_grad_w_off_gives_none() -> None:

@@ -4,21 +4,17 @@ backward's settings and backward step by step, each driven by key and restored f
 
 from __future__ import annotations
 
-import base64
-import json
 import math
 import re
-import struct
 
 import pytest
-from conftest import GOLDEN, ROOT
+from apptest import healthy, numbers, plot, start, transcript
+from conftest import GOLDEN
 from streamlit.testing.v1 import AppTest
 
 from explorer.dot import MARKS
 from explorer.presets import PRESETS
 from explorer.ui.panels import plain
-
-APP = str(ROOT / "app.py")
 
 
 def link(formula: str, **values: str) -> dict[str, str]:
@@ -34,23 +30,6 @@ EXAMPLE3 = link("z = x**y", x="3.0", y="4.0")
 PROGRAM = link("h = w*x + b\ny = sigmoid(h)", w="1.0", x="2.0", b="0.5")
 SADDLE = link("z = x**2 - y**2", x="1.0", y="0.5")
 RUNNING, WARNING = MARKS["running"][0], MARKS["warning"][0]
-
-
-def start(**params: str) -> AppTest:
-    """Open the app with these URL query parameters and run it once."""
-    at = AppTest.from_file(APP, default_timeout=60)
-    for key, value in params.items():
-        at.query_params[key] = value
-    return at.run()
-
-
-def healthy(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-
-
-def transcript(at: AppTest) -> str:
-    """Return the transcript panel's text (the first code block on the page)."""
-    return at.code[0].value + "\n"
 
 
 def open_backward(at: AppTest) -> AppTest:
@@ -70,19 +49,6 @@ def dots(at: AppTest) -> list[str]:
 
 def page_dot(at: AppTest) -> str:
     return dots(at)[-1]
-
-
-def plot(at: AppTest) -> dict:
-    return json.loads(at.get("plotly_chart")[0].proto.spec)
-
-
-def numbers(data: object) -> list[float]:
-    """Decode a plotly array, which may come base64-encoded."""
-    if isinstance(data, dict) and "bdata" in data:
-        raw = base64.b64decode(data["bdata"])
-        fmt = {"f8": "d", "f4": "f", "i1": "b", "i2": "h", "i4": "i"}[data["dtype"]]
-        return list(struct.unpack(f"<{len(raw) // struct.calcsize(fmt)}{fmt}", raw))
-    return list(data)  # type: ignore[arg-type]
 
 
 def grad(at: AppTest, name: str) -> float:

@@ -11,6 +11,7 @@ import pytest
 from live import chromium, require_browser, serve, wait_for_rerun
 
 from explorer.dot import MARKS
+from explorer.tutorial.browser import PLACED_JS
 
 pytestmark = pytest.mark.browser
 
@@ -131,4 +132,33 @@ def test_typing_a_program_shows_its_intermediate(page) -> None:
     assert box.input_value() == "h = 3*x\ny = h**2"
     assert tab.evaluate("() => document.activeElement.closest('.st-key-formula') !== null")
     assert tab.locator(".st-key-retain_h").count() == 1
+    _no_exception(tab)
+
+
+_POINT_JS = """
+() => {
+  const chart = document.querySelector('.st-key-plot_chart .js-plotly-plot');
+  const point = chart.data.find((t) => t.meta === 'point');
+  return {
+    x: point.x[0],
+    readout: chart.querySelector('.slider-container text').textContent,
+    height: chart.getBoundingClientRect().height,
+  };
+}
+"""
+
+
+def test_the_embedded_plot_shows_the_point_placed(page) -> None:
+    """view=plot&embed=true: the chart alone fills the frame and shows the link's point, exactly."""
+    tab, url = page
+    tab.set_viewport_size({"width": 800, "height": 500})
+    link = "/?formula=y+%3D+x**2+%2B+1&value_x=2.05&step_x=0.05&view=plot&embed=true"
+    tab.goto(url + link)
+    wait_for_rerun(tab, 60_000)
+    tab.wait_for_selector("[data-testid=stPlotlyChart] .main-svg", timeout=60_000)
+    tab.wait_for_function(PLACED_JS, timeout=30_000)
+    shown = tab.evaluate(_POINT_JS)
+    assert shown["x"] == pytest.approx(2.05)
+    assert shown["readout"] == "x = 2.05   slope dy/dx = 4.1000"
+    assert shown["height"] > 400  # the hidden placement takes no room from the chart
     _no_exception(tab)

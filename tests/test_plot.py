@@ -6,6 +6,7 @@ under CI=true a missing Chromium or Playwright fails it instead of skipping it.
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 from collections.abc import Callable
@@ -17,7 +18,19 @@ from live import chromium, require_browser
 
 from explorer.core import explore
 from explorer.formula import parse
-from explorer.plot import POINTS, Curve, curve, figure, grid, readout, to_html, with_point
+from explorer.plot import (
+    POINTS,
+    Curve,
+    curve,
+    figure,
+    grid,
+    place,
+    placement,
+    readout,
+    staged,
+    to_html,
+    with_point,
+)
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 LOW, HIGH = -5.0, 5.0
@@ -273,6 +286,104 @@ def test_html_export_does_not_play_the_animation_on_load() -> None:
     page = to_html(fig)
     assert "Plotly.addFrames" in page
     assert "Plotly.animate" not in page
+
+
+def staged_at(text: str, values: dict[str, float], variable: str) -> tuple[dict, dict | None]:
+    """Return the staged figure over [-5, 5] and the move that shows ``values`` on it."""
+    ex = explore(text, values)
+    formula = parse(text, values)
+    base = grid(formula, values, variable, LOW, HIGH)
+    fig = staged(base, font_size=13, height=310)
+    line = with_point(base, values[variable], ex.value, ex.grads[variable])
+    return fig, placement(fig, line, values[variable], ex.value, ex.grads[variable])
+
+
+def test_the_staged_figure_is_the_same_wherever_the_variable_is() -> None:
+    """The chart's figure does not change while x moves, so the browser keeps its chart."""
+    first, _ = staged_at("y = x**2 + 1", {"x": 2.0}, "x")
+    again, _ = staged_at("y = x**2 + 1", {"x": -3.37}, "x")
+    assert first == again
+    assert len(first["frames"]) >= 101
+    assert first["layout"]["meta"]
+    moving = [first["data"][i] for i in first["frames"][0]["traces"]]
+    assert all(v is None for trace in moving for v in trace["x"] + trace["y"])
+
+
+def close(got: list | None, want: list | None) -> bool:
+    """Tell whether two trace arrays are equal, numbers to 1e-9 (None hides a point)."""
+    if got is None or want is None:
+        return got is want
+    return len(got) == len(want) and all(
+        a == b if None in (a, b) or isinstance(a, str) else math.isclose(a, b, rel_tol=1e-9)
+        for a, b in zip(got, want, strict=True)
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "x"),
+    [
+        ("y = x**2 + 1", 2.0),
+        ("y = x**2 + 1", 2.05),
+        ("y = x**2 + 1", -4.9),
+        ("y = x**2 + 1", 5.0),
+        ("y = log(x)", 0.0),  # -inf: the mark on the axis, no tangent
+        ("y = log(x)", -1.05),  # nan between frames
+        ("y = sqrt(x)", 0.0),  # a finite value whose slope is inf
+    ],
+)
+def test_a_placed_figure_shows_what_the_whole_figure_shows(text: str, x: float) -> None:
+    """The moving traces and readout after the move are the exploration's own, as figure() has."""
+    fig, move = staged_at(text, {"x": x}, "x")
+    assert move is not None
+    shown = place(fig, move)
+    _, whole = build(text, {"x": x}, "x", font_size=13, height=310)
+    ids, whole_ids = traces(shown), traces(whole)
+    moving = [whole["data"][i]["name"] for i in whole["frames"][0]["traces"]]
+    assert moving == [shown["data"][i]["name"] for i in fig["frames"][0]["traces"]]
+    for name in moving:
+        got, want = shown["data"][ids[name]], whole["data"][whole_ids[name]]
+        for key in ("x", "y", "text"):
+            assert close(got.get(key), want.get(key)), (name, key, got.get(key), want.get(key))
+    slider, whole_slider = shown["layout"]["sliders"][0], whole["layout"]["sliders"][0]
+    label = slider["steps"][slider["active"]]["label"]
+    assert label == whole_slider["steps"][whole_slider["active"]]["label"]
+    assert move["meta"] == fig["layout"]["meta"]
+
+
+def test_placing_never_changes_the_shared_staged_figure() -> None:
+    """The page caches one staged figure for every session: place() must copy what it changes."""
+    fig, move = staged_at("y = x**2 + 1", {"x": 2.05}, "x")
+    kept = copy.deepcopy(fig)
+    shown = place(fig, move)
+    assert fig == kept
+    assert shown != fig
+
+
+def test_without_a_scrubber_there_is_no_staged_figure() -> None:
+    """An integer input or one without a gradient has no frames: the page sends the whole figure."""
+    values = {"x": 2}
+    assert staged(grid(parse("y = x**2", values), values, "x", LOW, HIGH)) is None
+    floats = {"x": 2.0}
+    base = grid(parse("y = x**2", floats), floats, "x", LOW, HIGH, differentiate=False)
+    assert staged(base) is None
+
+
+def test_a_value_on_a_frame_moves_by_the_frame_alone() -> None:
+    """On the default grid x = 2.1 is a frame: the browser shows that frame, no extra data."""
+    fig, move = staged_at("y = x**2 + 1", {"x": 2.1}, "x")
+    assert move["data"] is None
+    assert move["label"] is None
+    assert fig["frames"][move["step"]]["name"] == move["frame"]
+
+
+def test_an_infinite_value_the_stage_cannot_mark_is_drawn_whole() -> None:
+    """1/x over [0.5, 2] has no inf on its grid, so its stage has no inf mark: no move for inf."""
+    values = {"x": 0.0}
+    formula = parse("y = 1/x", values)
+    base = grid(formula, values, "x", 0.5, 2.0)
+    fig = staged(base)
+    line = with_point(base, 0.0, math.inf, -math.inf)
+    assert placement(fig, line, 0.0, math.inf, -math.inf) is None
 
 
 def _box(page, selector: str) -> dict[str, float]:

@@ -144,3 +144,38 @@ def test_projector_mode_at_1024x768_cuts_nothing(browser_and_url, preset) -> Non
     assert found["exceptions"] == 0
     assert found["clipped"] == [], f"text cut sideways: {found['clipped']}"
     assert found["boxes"]["slider"]["inside"] >= 0.9
+
+
+_PLOT_JS = """
+() => {
+  const chart = document.querySelector('.st-key-plot_chart .js-plotly-plot');
+  const point = chart.data.find((t) => t.meta === 'point');
+  const readout = chart.querySelector('.slider-container text').textContent;
+  return {x: point.x[0], readout, same: chart === window.firstChart};
+}
+"""
+
+
+def test_moving_x_moves_the_point_on_the_chart_the_browser_already_has(browser_and_url) -> None:
+    """The chart is drawn once; each move shows the page's own point and readout on it."""
+    browser, url = browser_and_url
+    page = browser.new_page(viewport={"width": 1280, "height": 720})
+    try:
+        page.goto(url + "/?formula=y+%3D+x**2+%2B+1&value_x=2.0&step_x=0.05")
+        wait_for_page(page)
+        page.wait_for_function("() => document.querySelector('.slider-container text')")
+        page.evaluate(
+            "() => { window.firstChart = "
+            "document.querySelector('.st-key-plot_chart .js-plotly-plot'); }"
+        )
+        page.locator(".st-key-value_x").get_by_role("slider").focus()
+        # 2.05 is between the grid's frames, 2.1 is one of them: both must read exactly.
+        steps = ((2.05, "x = 2.05   slope dy/dx = 4.1000"), (2.1, "x = 2.1   slope dy/dx = 4.2000"))
+        for x, readout in steps:
+            page.keyboard.press("ArrowRight")
+            page.wait_for_function(f"() => ({_PLOT_JS})().readout === {readout!r}", timeout=10_000)
+            shown = page.evaluate(_PLOT_JS)
+            assert shown["x"] == pytest.approx(x)
+            assert shown["same"], "the chart was drawn anew"
+    finally:
+        page.close()

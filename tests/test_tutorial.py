@@ -10,6 +10,7 @@ lesson. Under CI=true a missing Chromium or Playwright fails these tests instead
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import re
 import shutil
@@ -22,6 +23,7 @@ from unittest import mock
 import pytest
 from conftest import GOLDEN, ROOT, SEEDS
 from live import require_browser
+from PIL import Image
 
 from explorer.errors import InputError
 from explorer.tutorial import __main__ as cli
@@ -352,6 +354,20 @@ def test_two_runs_give_byte_identical_pngs_for_every_panel(runs: list[dict]) -> 
     assert not differ, f"these differ (both runs are in {ARTIFACTS}): {differ}"
     pictures = [first[name].png[panel] for name in SEED_VIEWS for panel in PANELS]
     assert len(set(pictures)) == len(pictures)  # and they are fifteen different pictures
+
+
+def black_pixels(data: bytes) -> int:
+    """Count the pure black pixels of a PNG: on the plot, only its point is drawn in black."""
+    with Image.open(io.BytesIO(data)) as image:
+        colors = image.convert("RGB").getcolors(maxcolors=1 << 24) or []
+    return {color: count for count, color in colors}.get((0, 0, 0), 0)
+
+
+@pytest.mark.browser
+def test_every_plot_picture_shows_its_point(runs: list[dict]) -> None:
+    """The page places the plot's point with a script after drawing: pictures wait for it."""
+    for name, pictures in runs[0]["shots"].items():
+        assert black_pixels(pictures.png["plot"]) >= 30, name
 
 
 @pytest.mark.browser

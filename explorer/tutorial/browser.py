@@ -23,6 +23,7 @@ from typing import Any
 __all__ = [
     "APP",
     "CHROMIUM_ARGS",
+    "PLACED_JS",
     "SetupError",
     "check_browser",
     "chromium",
@@ -44,6 +45,19 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+# True once the plot shows the page's own point. A chart with a scrubber gets a figure without
+# the point (its layout.meta names it) and a hidden script places the point on it, then writes
+# which move it showed in the chart's data-placed (explorer/ui/plot_panel.py): a picture or a
+# test taken before that would show the curve with no point.
+PLACED_JS = """
+() => {
+  const chart = document.querySelector(".st-key-plot_chart .js-plotly-plot");
+  if (!chart || !chart.layout || !chart.layout.meta) return true;
+  const move = document.querySelector(".st-key-plot_place [data-move]");
+  return Boolean(move) && chart.dataset.placed === move.dataset.move;
+}
+"""
 
 
 class SetupError(RuntimeError):

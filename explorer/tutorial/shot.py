@@ -4,9 +4,9 @@ A ``Studio`` is one app server and one Chromium, shared by every view of one com
 view it opens a fresh session at a fixed viewport and device scale factor 1, with a style sheet in
 place before the page's first paint that turns off animations, transitions and the caret and hides
 Streamlit's toolbar, header and status widget. It waits until the script has finished, the graph's
-SVG and the plot are drawn and the fonts are loaded, and only then takes the pictures. No mouse
-event is ever sent, so nothing is hovered (plotly's modebar stays hidden). Two runs of the same code
-on the same machine give byte-identical PNGs.
+SVG and the plot are drawn, the plot's point is placed and the fonts are loaded, and only then
+takes the pictures. No mouse event is ever sent, so nothing is hovered (plotly's modebar stays
+hidden). Two runs of the same code on the same machine give byte-identical PNGs.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from explorer.errors import InputError
-from explorer.tutorial.browser import APP, SetupError, chromium, serve
+from explorer.tutorial.browser import APP, PLACED_JS, SetupError, chromium, serve
 from explorer.tutorial.view import View, query
 
 __all__ = ["SELECTORS", "Pictures", "Studio", "studio"]
@@ -180,8 +180,10 @@ class Studio:
             for chart, drawn in _DRAWN.items():
                 if page.locator(chart).count():
                     page.wait_for_selector(drawn)
+            page.wait_for_function(PLACED_JS)  # the plot's point, placed by the page's script
             page.evaluate(_SETTLE_JS)
             page.wait_for_timeout(_SETTLE_MS)
+            page.wait_for_function(PLACED_JS)  # still: a late redraw would have it placed again
         except PlaywrightTimeout:
             seconds = self.timeout_ms / 1000
             raise SetupError(f"The view did not finish drawing within {seconds:g} s.") from None

@@ -16,7 +16,7 @@ from explorer.core import Exploration, explore
 from explorer.dot import rankdir, to_dot
 from explorer.formula import Formula, parse
 from explorer.higher import Hessian, Second, hessian_explored, second_explored, second_many
-from explorer.plot import Curve, grid, with_point
+from explorer.plot import Curve, grid, staged
 from explorer.steps import step_view
 from explorer.trace import Trace, trace
 
@@ -33,8 +33,8 @@ __all__ = [
     "cached_hessian",
     "cached_parse",
     "cached_second",
+    "cached_staged",
     "cached_trace",
-    "plot_curve",
     "surface_grid",
 ]
 
@@ -113,32 +113,6 @@ def cached_explore(formula: str, inputs: Inputs, backward: Backward = ONCE) -> E
     )
 
 
-def plot_curve(
-    ex: Exploration,
-    inputs: Inputs,
-    variable: str,
-    low: float,
-    high: float,
-    *,
-    second: bool = False,
-) -> Curve:
-    """Return the plot's curve: the cached grid, plus the exploration's own point on it.
-
-    The grid is cached without the plotted input's value, so moving that slider reuses it; the
-    point added is the value and gradient the transcript prints.
-    """
-    value = next(v for n, _, v, _ in inputs if n == variable)
-    # Any value of the right dtype stands in: the grid does not depend on it.
-    key = tuple(
-        (n, d, (0 if d == "int" else 0.0) if n == variable else v, g) for n, d, v, g in inputs
-    )
-    grad = ex.grads[variable]
-    base = cached_grid(
-        ex.formula.text, key, variable, low, high, differentiate=grad is not None, second=second
-    )
-    return with_point(base, value, ex.value, grad)
-
-
 @_shared(256)
 def cached_grid(
     formula: str,
@@ -154,6 +128,29 @@ def cached_grid(
     values = {n: v for n, _, v, _ in inputs}
     formula_ = parse(formula, values)
     return grid(formula_, values, variable, low, high, differentiate=differentiate, second=second)
+
+
+# One figure per grid and look: ~200 kB of Python objects (46 kB as JSON), 64 stay near 13 MB.
+# Shared by every session: the page copies it to change it (plot_panel.plot_chart, plot.place).
+@_shared(64)
+def cached_staged(
+    formula: str,
+    inputs: Inputs,
+    variable: str,
+    low: float,
+    high: float,
+    *,
+    differentiate: bool,
+    second: bool,
+    derivative: bool,
+    font_size: int,
+    height: int,
+) -> dict[str, Any] | None:
+    """Return the plot's figure without its point, the same for every value of ``variable``."""
+    base = cached_grid(
+        formula, inputs, variable, low, high, differentiate=differentiate, second=second
+    )
+    return staged(base, derivative=derivative, second=second, font_size=font_size, height=height)
 
 
 # A Formula is immutable, so one shared object per text is safe: no copy per rerun is needed.

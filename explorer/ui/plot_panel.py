@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from typing import Any
 
@@ -10,9 +12,9 @@ import streamlit as st
 
 from explorer.core import Exploration
 from explorer.errors import ExplorerError
-from explorer.plot import figure, to_html
+from explorer.plot import figure, place, placement, to_html, with_point
 from explorer.ui import state
-from explorer.ui.cache import Inputs, cached_curvature, plot_curve
+from explorer.ui.cache import Inputs, cached_curvature, cached_grid, cached_staged
 from explorer.ui.layout import Sizes
 from explorer.ui.panels import error_panel, plain
 
@@ -93,13 +95,19 @@ def _curvature_caption(ex: Exploration, inputs: Inputs, variable: str) -> str:
 def plot_chart(
     ex: Exploration, inputs: Inputs, size: Sizes, *, stretch: bool = False
 ) -> dict[str, Any] | None:
-    """Draw the chart alone (``stretch``: as tall as its container); return its figure."""
+    """Draw the chart alone (``stretch``: as tall as its container); return its figure as shown.
+
+    With a scrubber, the chart gets a figure that stays the same while the plotted input moves,
+    and a small script moves the point in the browser (see ``_place``).
+    """
     variable = plot_variable(ex, [name for name, *_ in inputs])
-    fig = _figure(ex, inputs, variable, size)
-    if fig is None:
+    drawn = _figure(ex, inputs, variable, size)
+    if drawn is None:
         return None
-    if stretch:
-        del fig["layout"]["height"]
+    fig, move = drawn
+    if stretch:  # a copy: the staged figure is shared by every session and never changed
+        layout = {key: value for key, value in fig["layout"].items() if key != "height"}
+        fig = {**fig, "layout": layout}
     st.plotly_chart(
         _Prebuilt(fig),
         theme=None,
@@ -107,29 +115,132 @@ def plot_chart(
         key="plot_chart",
         height="stretch" if stretch else "content",
     )
-    return fig
+    if move is None:
+        return fig
+    _place(move)
+    return place(fig, move)
 
 
-def _figure(ex: Exploration, inputs: Inputs, variable: str, size: Sizes) -> dict[str, Any] | None:
-    """Return the plot's figure, or show why it cannot be drawn and return None."""
+def _figure(
+    ex: Exploration, inputs: Inputs, variable: str, size: Sizes
+) -> tuple[dict[str, Any], dict[str, Any] | None] | None:
+    """Return the chart's figure and the move that shows the point on it (None: it is drawn in).
+
+    Shows why the plot cannot be drawn and returns None when it cannot.
+    """
     settings = state.variable_settings(variable)
     grad = ex.grads[variable]
+    second = bool(st.session_state.get("second")) and _can_curve(inputs, variable, ex)
+    options = {
+        "derivative": bool(st.session_state.get("derivative")),
+        "second": second,
+        "font_size": size.plot_font,
+        "height": size.plot_height,
+    }
+    # The grid and the figure are cached without the plotted input's value: any value of its
+    # dtype stands in.
+    key = tuple(
+        (n, d, (0 if d == "int" else 0.0) if n == variable else v, g) for n, d, v, g in inputs
+    )
+    along = (ex.formula.text, key, variable, settings["min"], settings["max"])
     try:
-        second = bool(st.session_state.get("second")) and _can_curve(inputs, variable, ex)
-        curve = plot_curve(ex, inputs, variable, settings["min"], settings["max"], second=second)
+        base = cached_grid(*along, differentiate=grad is not None, second=second)
     except ExplorerError as error:
         error_panel(error, where="The plot cannot be drawn: ")
         return None
-    return figure(
-        curve,
-        settings["value"],
-        ex.value,
-        grad,
-        derivative=bool(st.session_state.get("derivative")),
-        second=second,
-        font_size=size.plot_font,
-        height=size.plot_height,
-    )
+    curve = with_point(base, settings["value"], ex.value, grad)
+    fig = cached_staged(*along, differentiate=grad is not None, **options)
+    move = None if fig is None else placement(fig, curve, settings["value"], ex.value, grad)
+    if move is None:  # no scrubber, or a point it cannot show: the whole figure, as before
+        return figure(curve, settings["value"], ex.value, grad, **options), None
+    return fig, move
+
+
+# Moves the chart's point to the page's own value without drawing the chart anew. The chart is
+# found by its key and checked by layout.meta (a new figure may still be drawing: wait for it); a
+# newer move cancels an older one. Plotly's slider follows the named frame; the exact point and
+# tangent follow when they differ from it, and the nearest step's label says the exact numbers
+# until the next move. A chart still drawing its first plot, or drawn again by Streamlit, may
+# undo a placement: after each of plotly's redraws the chart is checked and placed again if it
+# shows anything else. Once it shows the move, its data-placed names the move, for screenshots
+# (explorer/tutorial) and tests to wait on. The style hides this box, and its wrapper, which
+# would otherwise still take a gap in the column.
+_PLACE_HTML = """<style>
+.st-key-plot_place, [data-testid="stLayoutWrapper"]:has(> .st-key-plot_place) { display: none; }
+</style>
+<i hidden data-move="%(id)s"></i>
+<script>
+(() => {
+  const move = %(move)s;
+  const x = move.x;
+  const seq = (window.__explorerPlace = (window.__explorerPlace || 0) + 1);
+  const current = () => seq === window.__explorerPlace;
+  const now = {mode: "immediate", frame: {duration: 0, redraw: false}, transition: {duration: 0}};
+  const label = (i) => `sliders[0].steps[${i}].label`;
+  const chart = () => document.querySelector(".st-key-plot_chart .js-plotly-plot");
+  const ready = (gd) =>
+    window.Plotly && gd && gd._fullLayout && gd.layout && gd.layout.meta === move.meta;
+  const shows = (gd) => {
+    const slider = gd.layout.sliders[0];
+    const point = gd.data.find((trace) => trace.meta === "point");
+    return slider.active === move.step && point && point.x[0] !== null
+      && Math.abs(point.x[0] - x) <= 1e-9 * Math.max(1, Math.abs(x))
+      && (move.label === null || slider.steps[move.step].label === move.label);
+  };
+  const place = (gd, tries) => {
+    if (!current()) return;
+    gd.__explorerBusy = true;
+    delete gd.dataset.placed;
+    const Plotly = window.Plotly;
+    const steps = gd.layout.sliders[0].steps;
+    const labels = gd.__explorerLabels || (gd.__explorerLabels = steps.map((s) => s.label));
+    const update = {};
+    const changed = gd.__explorerChanged;
+    if (changed !== undefined) update[label(changed)] = labels[changed];
+    if (move.label !== null) update[label(move.step)] = move.label;
+    gd.__explorerChanged = move.label === null ? undefined : move.step;
+    const relabel = Object.keys(update).length ? Plotly.relayout(gd, update) : Promise.resolve();
+    relabel
+      .then(() => Plotly.animate(gd, [move.frame], now))
+      .then(() => move.data && Plotly.animate(gd, {data: move.data, traces: move.traces}, now))
+      .then(() => new Promise(requestAnimationFrame))
+      .then(() => {
+        gd.__explorerBusy = false;
+        if (!current()) return;
+        if (shows(gd)) gd.dataset.placed = "%(id)s";
+        else if (tries > 0) place(gd, tries - 1);
+      }, () => { gd.__explorerBusy = false; });
+  };
+  const attempt = (left) => {
+    if (!current()) return;
+    const gd = chart();
+    if (!ready(gd)) {
+      if (left > 0) setTimeout(() => attempt(left - 1), 20);
+      return;
+    }
+    window.__explorerCheck = () => {
+      const again = chart();
+      if (current() && ready(again) && !again.__explorerBusy && !shows(again)) place(again, 5);
+    };
+    if (!gd.__explorerHooked) {
+      gd.__explorerHooked = true;
+      gd.on("plotly_afterplot", () => window.__explorerCheck());
+    }
+    place(gd, 5);
+  };
+  attempt(500);
+})();
+</script>"""
+
+
+def _place(move: dict[str, Any]) -> None:
+    """Send the move to the browser in a box that hides itself."""
+    # JSON of numbers (inf is JavaScript's Infinity) and the formula's names; "<" is escaped anyway.
+    payload = json.dumps(move, sort_keys=True).replace("<", "\\u003c")
+    digest = hashlib.blake2b(payload.encode(), digest_size=8).hexdigest()
+    html = _PLACE_HTML % {"move": payload, "id": digest}
+    with st.container(key="plot_place"):
+        st.html(html, unsafe_allow_javascript=True)
 
 
 def _can_curve(inputs: Inputs, variable: str, ex: Exploration) -> bool:
