@@ -70,7 +70,11 @@ def controls(names: Sequence[str]) -> None:
     for name in names:
         settings = state.variable_settings(name)
         is_int = settings["dtype"] == "int"
-        with st.container(border=True, key=f"input_{name}"):
+        # One wrapping row: the slider fills the first line, the switches share the next (one
+        # container fewer per input: each is a message on every slider move).
+        with st.container(
+            border=True, key=f"input_{name}", horizontal=True, vertical_alignment="center"
+        ):
             st.slider(
                 plain(name),
                 min_value=settings["min"],
@@ -80,8 +84,7 @@ def controls(names: Sequence[str]) -> None:
                 on_change=state.remember,
                 args=(name,),
             )
-            row = st.container(horizontal=True, vertical_alignment="center", gap="small")
-            row.toggle(
+            st.toggle(
                 "requires_grad",
                 width="content",
                 key=f"grad_{name}",
@@ -90,7 +93,7 @@ def controls(names: Sequence[str]) -> None:
                 disabled=is_int,
                 help="Integer tensors cannot require gradients." if is_int else None,
             )
-            row.segmented_control(
+            st.segmented_control(
                 "dtype",
                 ["float", "int"],
                 key=f"dtype_{name}",
@@ -102,7 +105,7 @@ def controls(names: Sequence[str]) -> None:
             # In the row, not a line of its own: four inputs fit the sidebar. Drawn only while
             # open: three number inputs per variable would cost every slider move ~1 ms of
             # server time and a re-render each; the store keeps the range meanwhile.
-            box = row.popover(
+            box = st.popover(
                 "",
                 icon=":material/tune:",
                 help=plain(f"The slider's range and step for {name}"),
