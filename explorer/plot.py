@@ -301,12 +301,18 @@ def placement(
     """Say how to show (x0, y0) and its tangent on a ``staged`` figure: the step, the data, x0.
 
     ``curve`` is the grid with the point added (``with_point``): its readout is the label the
-    slider shows. None when the figure cannot show the point (an inf/nan value needs its mark).
+    slider shows. None when the figure cannot show the point: an inf/nan value needs its mark, a
+    value outside the figure's y range needs a wider axis.
     """
     layout = fig["layout"]
     moving = fig["frames"][0]["traces"]
     roles = [fig["data"][i]["meta"] for i in moving]
     if not math.isfinite(y0) and "undefined" not in roles:
+        return None
+    low, high = layout["yaxis"]["range"]
+    if math.isfinite(y0) and not low <= y0 <= high:
+        # Between grid points the value can pass the curve's own span (near a pole or a spike):
+        # the whole figure, whose axis is fitted to the point too, is needed.
         return None
     stage = _Stage(curve, layout["xaxis"]["range"], layout["yaxis"]["range"][0])
     now = stage.moving(x0, _finite([y0])[0], slope, str(y0))

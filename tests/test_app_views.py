@@ -429,6 +429,16 @@ def test_the_backward_expander_says_its_settings_and_opens_for_a_lesson_about_th
     assert at.toggle(key="retain_graph").value
 
 
+def test_the_backward_expander_stays_open_while_its_title_changes() -> None:
+    """Its title is part of its identity: back to one plain backward(), an open one stays open."""
+    at = open_backward(start(**EXAMPLE1))
+    at.segmented_control(key="backward_calls").set_value(2).run()
+    at.segmented_control(key="backward_calls").set_value(1).run()
+    healthy(at)
+    assert at.segmented_control(key="backward_calls").value == 1
+    assert not at.toggle(key="retain_graph").value
+
+
 # --- backward, step by step ---------------------------------------------------------------------
 
 

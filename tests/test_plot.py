@@ -348,6 +348,32 @@ def test_a_placed_figure_shows_what_the_whole_figure_shows(text: str, x: float) 
     label = slider["steps"][slider["active"]]["label"]
     assert label == whole_slider["steps"][whole_slider["active"]]["label"]
     assert move["meta"] == fig["layout"]["meta"]
+    low, high = shown["layout"]["yaxis"]["range"]
+    assert not math.isfinite(ex_value(text, x)) or low <= ex_value(text, x) <= high
+
+
+def ex_value(text: str, x: float) -> float:
+    """Return the formula's value at x, as the page's point has it."""
+    return explore(text, {"x": x}).value
+
+
+@pytest.mark.parametrize(
+    ("text", "x"),
+    [
+        ("y = 1/x", 0.01),  # a pole between grid points: 100, beyond the grid's 30
+        ("y = tan(x)", 1.57),  # 1255.8
+        ("y = exp(-((x - 0.123)*100)**2)", 0.123),  # a spike the grid steps over
+    ],
+)
+def test_a_point_outside_the_staged_axis_gets_the_whole_figure(text: str, x: float) -> None:
+    """The staged figure's y axis fits the grid; a value beyond it needs the fitted whole figure."""
+    fig, move = staged_at(text, {"x": x}, "x")
+    low, high = fig["layout"]["yaxis"]["range"]
+    assert not low <= ex_value(text, x) <= high
+    assert move is None
+    _, whole = build(text, {"x": x}, "x", font_size=13, height=310)
+    low, high = whole["layout"]["yaxis"]["range"]
+    assert low <= ex_value(text, x) <= high
 
 
 def test_placing_never_changes_the_shared_staged_figure() -> None:

@@ -120,12 +120,14 @@ def _explore(text: str) -> tuple[ExplorerError | None, list[str], _View | None]:
     names = state.input_order(formula.variables)
     inputs = state.current_inputs(names)
     backward = state.current_backward(formula.names)
+    # Every cache is keyed by the parsed text (no surrounding spaces, \n line ends), as the views
+    # that start from ex.formula.text are: one typed text, one set of entries.
     try:
-        ex = cached_explore(text, inputs, backward)
+        ex = cached_explore(formula.text, inputs, backward)
     except ExplorerError as error:
         return error, names, _last_view()[1]
     state.remember_good(text, inputs)
-    return None, names, _View(text, inputs, backward, ex)
+    return None, names, _View(formula.text, inputs, backward, ex)
 
 
 def _last_view() -> tuple[list[str], _View | None]:
@@ -137,8 +139,8 @@ def _last_view() -> tuple[list[str], _View | None]:
     good = state.last_good()
     if good is None:
         return [], None
-    text, then = good
-    formula = cached_parse(text)
+    formula = cached_parse(good[0])
+    text, then = formula.text, good[1]
     names = state.input_order(formula.variables)
     tries = (
         (state.current_inputs(names), state.current_backward(formula.names)),

@@ -31,7 +31,10 @@ def controls(intermediates: Sequence[str]) -> None:
     shown = (tuple(intermediates), retain, calls, retain_graph)
     if shown != st.session_state.get("_backward_shown"):
         st.session_state["_backward_shown"] = shown
-        if intermediates or shown[1:] != ((), 1, False):
+        # The title is part of the expander's identity: a new title is a new expander, closed
+        # unless told; one that was open stays open.
+        opened = st.session_state.get("backward_settings")
+        if intermediates or shown[1:] != ((), 1, False) or opened:
             st.session_state["backward_settings"] = True
     box = st.expander(
         plain(summary(retain, calls, retain_graph)), key="backward_settings", on_change="rerun"

@@ -178,6 +178,7 @@ _PLACE_HTML = """<style>
   const now = {mode: "immediate", frame: {duration: 0, redraw: false}, transition: {duration: 0}};
   const label = (i) => `sliders[0].steps[${i}].label`;
   const chart = () => document.querySelector(".st-key-plot_chart .js-plotly-plot");
+  let rounds = 20;  // after 5 quick tries fail, or an animation is cut short: 20 slower ones
   const ready = (gd) =>
     window.Plotly && gd && gd._fullLayout && gd.layout && gd.layout.meta === move.meta;
   const shows = (gd) => {
@@ -187,10 +188,20 @@ _PLACE_HTML = """<style>
       && Math.abs(point.x[0] - x) <= 1e-9 * Math.max(1, Math.abs(x))
       && (move.label === null || slider.steps[move.step].label === move.label);
   };
+  const retry = (gd) => {
+    if (rounds-- > 0) setTimeout(() => current() && !shows(gd) && place(gd, 5), 500);
+  };
   const place = (gd, tries) => {
     if (!current()) return;
     gd.__explorerBusy = true;
     delete gd.dataset.placed;
+    // An animation cut short by a redraw may never settle its promise: after 3 s, try again.
+    const mine = (gd.__explorerAttempt = (gd.__explorerAttempt || 0) + 1);
+    setTimeout(() => {
+      if (gd.__explorerAttempt !== mine || !gd.__explorerBusy) return;
+      gd.__explorerBusy = false;
+      retry(gd);
+    }, 3000);
     const Plotly = window.Plotly;
     const steps = gd.layout.sliders[0].steps;
     const labels = gd.__explorerLabels || (gd.__explorerLabels = steps.map((s) => s.label));
@@ -209,13 +220,19 @@ _PLACE_HTML = """<style>
         if (!current()) return;
         if (shows(gd)) gd.dataset.placed = "%(id)s";
         else if (tries > 0) place(gd, tries - 1);
-      }, () => { gd.__explorerBusy = false; });
+        else retry(gd);
+      }, () => {
+        gd.__explorerBusy = false;
+        retry(gd);
+      });
   };
   const attempt = (left) => {
     if (!current()) return;
     const gd = chart();
     if (!ready(gd)) {
-      if (left > 0) setTimeout(() => attempt(left - 1), 20);
+      // Every 20 ms for 10 s, then every 250 ms up to 2 minutes: a loaded machine can take
+      // longer than 10 s to load plotly and draw a first chart (seen in CI).
+      if (left > 0) setTimeout(() => attempt(left - 1), left > 480 ? 20 : 250);
       return;
     }
     window.__explorerCheck = () => {
@@ -228,7 +245,7 @@ _PLACE_HTML = """<style>
     }
     place(gd, 5);
   };
-  attempt(500);
+  attempt(980);
 })();
 </script>"""
 
