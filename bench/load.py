@@ -47,6 +47,7 @@ DEFAULT_LINK = "/?formula=y+%3D+x**2+%2B+1&value_x=2.0"
 RUN_TIMEOUT = 30.0  # seconds for one script run before it counts as an error
 _CACHE_AGE = 2  # Streamlit's global.maxCachedMessageAge
 _TICK = os.sysconf("SC_CLK_TCK")
+_EARLY = ForwardMsg.ScriptFinishedStatus.FINISHED_EARLY_FOR_RERUN
 _OK = {
     ForwardMsg.ScriptFinishedStatus.FINISHED_SUCCESSFULLY,
     ForwardMsg.ScriptFinishedStatus.FINISHED_FRAGMENT_RUN_SUCCESSFULLY,
@@ -94,6 +95,7 @@ class Report:
     rss: list[float] = field(default_factory=list)
     messages: int = 0
     references: int = 0  # messages sent as a hash because this client had them cached
+    handed_on: int = 0  # fragment reruns that asked for a full run (st.rerun)
     kbytes: float = 0.0
     problems: list[str] = field(default_factory=list)
 
@@ -122,6 +124,8 @@ class Report:
                 f"{self.messages / self.reruns:.0f} msgs {self.kbytes / self.reruns:.1f} kB/rerun"
                 f" ({self.references} cached)"
             )
+        if self.handed_on:
+            parts.append(f"{self.handed_on} handed on to a full run")
         if self.rss:
             parts.append(f"RSS {self.rss[-1]:.0f} MB")
         if self.health:
@@ -129,6 +133,19 @@ class Report:
         if self.first_loads:
             parts.append(f"first page max {_ms(max(self.first_loads))}")
         return " | ".join(parts)
+
+
+def _unseen() -> dict[str, object]:
+    """Return what a run's checks collect, before its first message."""
+    return {
+        "codes": [],
+        "faults": [],
+        "alerts": [],
+        "status": None,
+        "query": None,
+        "kinds": [],
+        "html": [],
+    }
 
 
 def _pct(values: Sequence[float], percent: float) -> float:
@@ -158,6 +175,7 @@ class Session:
         self.cache: dict[str, tuple[ForwardMsg, int]] = {}
         self.runs = 0
         self.socket = None
+        self.last: dict[str, object] = {}  # what the last run sent, as the checks saw it
 
     async def open(self) -> None:
         """Load the page as a browser does (keeping its cookies), then open the WebSocket.
@@ -203,18 +221,14 @@ class Session:
         elapsed = time.perf_counter() - start
         self.runs += 1
         self.cache = {k: v for k, v in self.cache.items() if self.runs - v[1] <= _CACHE_AGE}
+        report.handed_on += bool(seen.get("early"))
+        self.last = seen
         self._check(seen, value, report)
         return elapsed
 
     async def _read_run(self, report: Report) -> dict[str, object]:
         """Read ForwardMsgs until script_finished; return what the checks need."""
-        seen: dict[str, object] = {
-            "codes": [],
-            "faults": [],
-            "alerts": [],
-            "status": None,
-            "query": None,
-        }
+        seen = _unseen()
         while seen["status"] is None:
             data = await self.socket.recv()
             report.messages += 1
@@ -243,6 +257,10 @@ class Session:
             self.page_hash = message.new_session.page_script_hash
         elif kind == "page_info_changed":
             seen["query"] = self.query = message.page_info_changed.query_string
+        elif kind == "script_finished" and message.script_finished == _EARLY:
+            # A fragment's rerun that needs the whole page calls st.rerun(): the full run that
+            # follows answers the move, so the reading starts again with it.
+            seen.update(_unseen(), early=True)
         elif kind == "script_finished":
             seen["status"] = message.script_finished
         elif kind == "delta" and message.delta.WhichOneof("type") == "new_element":
@@ -251,7 +269,10 @@ class Session:
     def _take_element(self, delta: object, seen: dict[str, object]) -> None:
         element = delta.new_element
         kind = element.WhichOneof("type")
-        if kind == "code":
+        seen["kinds"].append(kind)
+        if kind == "html":
+            seen["html"].append(element.html.body)
+        elif kind == "code":
             seen["codes"].append(element.code.code_text)
         elif kind == "exception":
             seen["faults"].append(f"exception: {element.exception.message[:200]}")

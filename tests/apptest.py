@@ -16,8 +16,8 @@ __all__ = ["APP", "chart", "healthy", "moves", "numbers", "plot", "start", "tran
 
 APP = str(ROOT / "app.py")
 
-# The placement the page sends beside the chart (explorer/ui/plot_panel.py, _PLACE_HTML).
-_MOVE = re.compile(r"const move = (.*);")
+# The placement the page sends beside the chart (explorer/ui/plot_panel.py, _MOVE_HTML).
+_MOVE = re.compile(r"window\.__explorerPlace\((\{.*\}), \"[0-9a-f]+\"\);")
 
 
 def start(**params: str) -> AppTest:

@@ -1,46 +1,40 @@
 """The Streamlit page: controls in the sidebar; transcript, plot and graph on one screen.
 
 This package is the only place that imports streamlit besides app.py. One run reads the state
-(state.py), runs the pipeline through the bounded caches (cache.py), then draws: the main area
-first, so PyTorch's transcript reaches the browser before anything else, then the sidebar
-(sidebar.py), then the URL. While a formula is being typed and does not parse, the main area keeps
-showing the last formula that worked, so the page never blanks or jumps.
+(state.py), runs the pipeline through the bounded caches (cache.py), then draws the main area's
+tabs and the sidebar (sidebar.py), leaving slots for what shows the inputs' values: the sliders,
+the transcript, the graph, the plot's point, the code and the lesson are drawn by live.py, a
+fragment that a slider move reruns alone. While a formula is being typed and does not parse, the
+main area keeps showing the last formula that worked, so the page never blanks or jumps.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import streamlit as st
 
 from explorer.core import Exploration
 from explorer.errors import ExplorerError
-from explorer.presets import by_label, what_to_notice
 from explorer.ui import backward_panel, layout, sidebar, state
-from explorer.ui.cache import (
-    ONCE,
-    Backward,
-    Inputs,
-    cached_chart,
-    cached_explore,
-    cached_parse,
-    cached_trace,
-)
+from explorer.ui.cache import ONCE, Backward, Inputs, cached_explore, cached_parse
 from explorer.ui.embed import embedded
 from explorer.ui.higher_panel import check_panel, gradient_graph, second_panel
 from explorer.ui.layout import Sizes
+from explorer.ui.live import Slots, graph_chart, live
 from explorer.ui.panels import (
+    CODE_HEADING,
+    GRAPH_HEADING,
+    TRANSCRIPT_HEADING,
     code_download,
-    code_panel,
     gradient_panel,
     graph_downloads,
-    graph_panel,
+    graph_legend,
     notes_panel,
     plain,
-    transcript_panel,
 )
-from explorer.ui.plot_panel import plot_download, plot_panel
+from explorer.ui.plot_panel import PLACE_SCRIPT, Staged, plot_download, plot_panel
 from explorer.ui.surface_panel import float_inputs, mode_control, surface_panel
 
 __all__ = ["main"]
@@ -71,15 +65,16 @@ def main() -> None:
     state.keep_tab_keys()
     projector = bool(st.session_state.get("projector", False))
     size = layout.sizes(projector)
-    layout.apply(projector)
+    layout.apply(projector, PLACE_SCRIPT)
     text = st.session_state.get("formula", "")
     error, names, view = _explore(text)
     panel = st.session_state.get("embed")
     if panel is not None and view is not None:
         embedded(panel, view.ex, size, text=view.text, inputs=view.inputs, backward=view.backward)
         return
+    slots = Slots()
     if view is not None:
-        _main_area(view, size)
+        slots = _main_area(view, size, stage=error is None and _stageable(view))
     else:
         st.info("Type a formula in the sidebar, such as y = w*x + b, or pick an example.")
     intermediates = view.ex.formula.names if view is not None else ()
@@ -90,20 +85,42 @@ def main() -> None:
         sidebar.formula_box(error)
         if error is not None and view is not None:
             st.caption(plain(f"The page still shows {view.text}, the last formula that worked."))
-        sidebar.controls(names)
+        sliders = sidebar.controls(names)
         if view is not None:
             mode_control(view.inputs)
         backward_panel.controls(intermediates)
         # After the controls: the lesson is read once, the first slider is used all the time.
-        sidebar.notice(_notice(text, view))
+        lesson = st.container()
         # A link must restore what the page shows: while the box has an error, that is the view.
         shown_text = text if error is None or view is None else view.text
-        params = _url(shown_text, names, intermediates)
+        params = state.view_params(shown_text, names, intermediates)
         sidebar.link_and_projector(params)
+    live(names, view, replace(slots, sliders=sliders, lesson=lesson), size)
     # The first run leaves the URL as it came: the link already restores this view, and a write
     # before the history fix has loaded would add a Back step.
     if not first_run and st.query_params.to_dict() != params:
         st.query_params.from_dict(params)
+
+
+def _stageable(view: _View) -> bool:
+    """Tell whether a slider move may keep the plot's chart: the plot tab, nothing else open.
+
+    The other tabs, the curvature's caption, the surface, the downloads and the link all show
+    something of the inputs' values that only a full run draws.
+    """
+    return (
+        st.session_state.get("panel", state.PANELS["plot"]) == state.PANELS["plot"]
+        and not _surface(view.inputs)
+        and not st.session_state.get("second")
+        and not st.session_state.get("downloads")
+        and not st.session_state.get("copy_link")
+        and not st.session_state.get("_url_errors")  # a move clears them: a full run redraws
+    )
+
+
+def _surface(inputs: Inputs) -> bool:
+    """Tell whether the plot tab shows two inputs (a surface or level lines), not a curve."""
+    return st.session_state.get("plot_mode", "curve") != "curve" and len(float_inputs(inputs)) >= 2
 
 
 def _explore(text: str) -> tuple[ExplorerError | None, list[str], _View | None]:
@@ -154,35 +171,46 @@ def _last_view() -> tuple[list[str], _View | None]:
     return names, None
 
 
-def _main_area(view: _View, size: Sizes) -> None:
-    """Draw the transcript and the tabs (plot, steps...) beside the graph, then the code."""
+def _main_area(view: _View, size: Sizes, *, stage: bool) -> Slots:
+    """Draw the tabs (plot, steps...) and the graph's downloads; leave slots for the rest.
+
+    The transcript, the graph, the code (and with ``stage``, the plot's point) are drawn into
+    their slots by live(), on this run and on every move of a slider.
+    """
     ex = view.ex
     left, right = st.columns([1, 1.45], gap="medium")
-    with left:
-        transcript_panel(ex)
+    # The headings are drawn here, once: live() fills what is under them on every move.
+    transcript = left.container(key="transcript")
+    transcript.subheader(TRANSCRIPT_HEADING, anchor=False)
     last = len(ex.steps)
     shown = state.shown_step(last)
     if st.session_state.get("panel") != state.PANELS["steps"]:
         shown = last  # the step view belongs to the steps tab; elsewhere the graph is whole
     second = st.session_state.get("panel") == state.PANELS["second"]
     drawn = gradient_graph(ex, view.inputs, size.graph_font) if second else None
+    graph = None
     with right:
         if drawn is not None:
             gradient_panel(*drawn, height=size.graph_height)
             notes_panel(ex)
         else:
-            _graph_column(view, size, shown, last)
+            st.subheader(GRAPH_HEADING, anchor=False)
+            graph = st.container()
+            if not graph_chart(view, size, shown).message:  # a graph too large has no legend
+                graph_legend()
         # Filled only while open: five download buttons cost every slider move ~2 ms of server
         # time and as many messages; the plot they offer is known once the tabs have run.
         menu = st.popover(
             "Download", icon=":material/download:", key="downloads", on_change="rerun"
         )
     with left:
-        fig = _tabs(view, size)
-    code_panel(ex)
+        fig, staged = _tabs(view, size, stage)
+    code = st.container(key="code")  # the tutorial's screenshots find the panel by this key
+    code.subheader(CODE_HEADING, anchor=False)
     if menu.open:
         with menu:
             _downloads(ex, fig)
+    return Slots(transcript=transcript, graph=graph, code=code, staged=staged, shown=shown)
 
 
 def _downloads(ex: Exploration, fig: dict[str, Any] | None) -> None:
@@ -196,42 +224,23 @@ def _downloads(ex: Exploration, fig: dict[str, Any] | None) -> None:
         code_download(ex)
 
 
-def _graph_column(view: _View, size: Sizes, shown: int, last: int) -> None:
-    """Draw the formula's graph (at the chosen backward step), the notes and the anomaly lesson."""
-    ex = view.ex
-    chart = cached_chart(
-        view.text,
-        view.inputs,
-        view.backward,
-        font=size.graph_font,
-        shown=shown if shown < last else None,
-    )
-    graph_panel(ex, chart, height=size.graph_height, step=(shown, last))
-    notes_panel(ex)
-    if ex.warnings:
-        found = cached_trace(view.text, view.inputs)
-        if found.anomaly:
-            st.info(
-                plain(f"torch.autograd.detect_anomaly() says: {found.anomaly}"),
-                icon=":material/school:",
-            )
+def _tabs(view: _View, size: Sizes, stage: bool) -> tuple[dict[str, Any] | None, Staged | None]:
+    """Draw the left column's tabs; only the open one is computed.
 
-
-def _tabs(view: _View, size: Sizes) -> dict[str, Any] | None:
-    """Draw the left column's tabs; only the open one is computed. Return the plot, if drawn."""
+    Return the plot, if drawn, and (with ``stage``) its staged chart for live() to fill.
+    """
     ex, inputs = view.ex, view.inputs
     st.session_state.setdefault("panel", state.PANELS["plot"])
     plot, steps, second, check = st.tabs(
         list(state.PANELS.values()), key="panel", on_change="rerun"
     )
-    fig = None
+    fig = staged = None
     if plot.open:
         with plot:
-            mode = st.session_state.get("plot_mode", "curve")
-            if mode != "curve" and len(float_inputs(inputs)) >= 2:
-                fig = surface_panel(ex, inputs, size, mode)
+            if _surface(inputs):
+                fig = surface_panel(ex, inputs, size, st.session_state["plot_mode"])
             else:
-                fig = plot_panel(ex, inputs, size)
+                fig, staged = plot_panel(ex, inputs, size, stage=stage)
     if steps.open:
         with steps:
             backward_panel.steps_panel(ex)
@@ -241,21 +250,4 @@ def _tabs(view: _View, size: Sizes) -> dict[str, Any] | None:
     if check.open:
         with check:
             check_panel(ex, inputs)
-    return fig
-
-
-def _notice(text: str, view: _View | None) -> str | None:
-    """Return the chosen example's lesson with live numbers, while its formula is in the box."""
-    preset = by_label(st.session_state.get("preset") or "")
-    if preset is None or preset.formula != text or view is None:
-        return None
-    return f"What to notice: {what_to_notice(preset, view.ex)}"
-
-
-def _url(text: str, names: list[str], intermediates: tuple[str, ...] = ()) -> dict[str, str]:
-    """Return the query parameters of this view (page settings only when not the default)."""
-    page = {}
-    if st.session_state.get("preset"):
-        page["preset"] = st.session_state["preset"]
-    page |= state.page_params(names, intermediates)
-    return state.url_params(text, names, page)
+    return fig, staged

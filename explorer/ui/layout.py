@@ -107,11 +107,11 @@ if (!window.__explorerLiveFormula) {
 """
 
 
-def apply(projector: bool) -> None:
-    """Send the style sheet for this mode, the history fix and live typing: one tiny element.
+def apply(projector: bool, scripts: str = "") -> None:
+    """Send the style sheet for this mode, the history fix, live typing and ``scripts``.
 
-    One element rather than three: each element is a message the server sends on every run.
+    One element rather than several: each element is a message the server sends on every run.
     """
     size = sizes(projector)
     css = _CSS % {"root": size.root_px, "code": size.code_px, "graph": size.graph_height}
-    st.html(css + _HISTORY_JS + _LIVE_JS, unsafe_allow_javascript=True)
+    st.html(css + _HISTORY_JS + _LIVE_JS + scripts, unsafe_allow_javascript=True)

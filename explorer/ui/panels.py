@@ -18,14 +18,19 @@ from explorer.errors import ExplorerError, RenderError
 from explorer.ui.cache import Chart
 
 __all__ = [
+    "CODE_HEADING",
+    "GRAPH_HEADING",
+    "TRANSCRIPT_HEADING",
     "code_download",
-    "code_panel",
+    "code_lines",
     "error_panel",
     "gradient_panel",
     "graph_downloads",
+    "graph_legend",
     "graph_panel",
     "notes_panel",
     "plain",
+    "transcript_lines",
     "transcript_panel",
 ]
 
@@ -46,11 +51,21 @@ def error_panel(error: ExplorerError, *, where: str = "") -> None:
         st.caption(plain(error.hint))
 
 
+TRANSCRIPT_HEADING = "PyTorch prints"
+GRAPH_HEADING = "Computation graph"
+CODE_HEADING = "Equivalent PyTorch code"
+
+
 def transcript_panel(ex: Exploration) -> None:
-    """Show PyTorch's printed lines, exactly; long lines wrap rather than being cut off."""
+    """Show PyTorch's printed lines under their heading."""
     with st.container(key="transcript"):
-        st.subheader("PyTorch prints", anchor=False)
-        st.code(ex.transcript, language=None, wrap_lines=True)
+        st.subheader(TRANSCRIPT_HEADING, anchor=False)
+        transcript_lines(ex)
+
+
+def transcript_lines(ex: Exploration) -> None:
+    """Show PyTorch's printed lines, exactly; long lines wrap rather than being cut off."""
+    st.code(ex.transcript, language=None, wrap_lines=True)
 
 
 def notes_panel(ex: Exploration) -> None:
@@ -65,12 +80,11 @@ def notes_panel(ex: Exploration) -> None:
 def graph_panel(
     ex: Exploration, chart: Chart, height: int, step: tuple[int, int] | None = None
 ) -> None:
-    """Show the graph, laid out in the browser, with its legend.
+    """Show the graph, laid out in the browser (under GRAPH_HEADING, above graph_legend()).
 
     A graph too large for the browser to lay out quickly is replaced by the reason (the
     downloads still draw it whole). ``step`` is (shown, last) of backward, step by step.
     """
-    st.subheader("Computation graph", anchor=False)
     if step is not None and step[0] < step[1]:
         shown, last = step
         what = (
@@ -85,9 +99,13 @@ def graph_panel(
         with st.container(key="graph"):
             # Stretched to the column and given a height, the SVG scales to fill that box.
             st.graphviz_chart(chart.dot, width="stretch", height=height)
-        st.html(_LEGEND_HTML)
     if chart.note:
         st.caption(plain(chart.note))
+
+
+def graph_legend() -> None:
+    """Show what the graph's colours and arrows mean."""
+    st.html(_LEGEND_HTML)
 
 
 def gradient_panel(dot: str, label: str, height: int) -> None:
@@ -157,11 +175,9 @@ def _check_export(dot: str, fmt: str) -> None:
         st.session_state.pop(_EXPORT_PROBLEM, None)
 
 
-def code_panel(ex: Exploration) -> None:
+def code_lines(ex: Exploration) -> None:
     """Show the equivalent script, with the copy button of st.code."""
-    with st.container(key="code"):  # the tutorial's screenshots find the panel by this key
-        st.subheader("Equivalent PyTorch code", anchor=False)
-        st.code(ex.code, language="python")
+    st.code(ex.code, language="python")
 
 
 def code_download(ex: Exploration) -> None:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import plotly.graph_objects as go
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from explorer.core import Exploration
 from explorer.errors import ExplorerError
@@ -18,7 +20,17 @@ from explorer.ui.cache import Inputs, cached_curvature, cached_grid, cached_stag
 from explorer.ui.layout import Sizes
 from explorer.ui.panels import error_panel, plain
 
-__all__ = ["plot_chart", "plot_download", "plot_panel", "plot_variable", "slope_caption"]
+__all__ = [
+    "PLACE_SCRIPT",
+    "Staged",
+    "fill_staged",
+    "plot_chart",
+    "plot_download",
+    "plot_panel",
+    "plot_variable",
+    "slope_caption",
+    "staged_move",
+]
 
 # Zoom and selection tools are of no use here, and on a narrow plot they cover the legend.
 _CONFIG = {
@@ -59,24 +71,76 @@ def plot_variable(ex: Exploration, names: list[str]) -> str:
     return st.session_state["plot_var"]
 
 
-def plot_panel(ex: Exploration, inputs: Inputs, size: Sizes) -> dict[str, Any] | None:
+@dataclass(frozen=True, slots=True)
+class Staged:
+    """A chart drawn for the plotted input's whole range, and where its point and slope go.
+
+    The page's fragment (live.py) fills ``point_box`` and ``caption`` on every slider move of
+    that input, so the chart itself is not sent again.
+    """
+
+    fig: dict[str, Any]
+    move: dict[str, Any]  # the full run's point
+    point_box: DeltaGenerator  # the hidden box whose script moves the point
+    caption: DeltaGenerator  # the slope's caption
+
+
+def plot_panel(
+    ex: Exploration, inputs: Inputs, size: Sizes, *, stage: bool = False
+) -> tuple[dict[str, Any] | None, Staged | None]:
     """Plot the output along one variable, with the tangent whose slope is that variable's grad.
 
-    Returns the figure (for the download below the fold), or None when it cannot be drawn.
+    Returns the figure (for the download below the fold), or None when it cannot be drawn; and,
+    with ``stage``, the staged chart whose point and caption the caller fills (None when the
+    chart has its point drawn in).
     """
     names = [name for name, *_ in inputs]
-    fig = plot_chart(ex, inputs, size)
-    variable = st.session_state["plot_var"]
+    variable = plot_variable(ex, names)
+    drawn = _figure(ex, inputs, variable, size)
+    staged = point_box = placed = None
+    if drawn is not None:
+        fig, move = drawn
+        _chart(fig)
+        if move is not None and stage:
+            point_box = st.container(key="plot_place")
+        elif move is not None:
+            _place(move)
+        placed = fig if move is None else place(fig, move)
     # Drawn below the chart: they are seldom changed, and the chart gets the height.
     row = st.container(horizontal=True, vertical_alignment="center", key="plot_controls")
     row.selectbox("Plot along", names, key="plot_var", width=110, label_visibility="collapsed")
     row.toggle(plain(f"Show d{ex.output}/d{variable}"), key="derivative")
     if _can_curve(inputs, variable, ex):
         row.toggle(plain(f"d2{ex.output}/d{variable}2"), key="second")
-    row.caption(plain(slope_caption(ex, variable, ex.grads[variable])))
+    if point_box is not None:
+        staged = Staged(*drawn, point_box, row.empty())
+    else:
+        row.caption(plain(slope_caption(ex, variable, ex.grads[variable])))
     if st.session_state.get("second") and _can_curve(inputs, variable, ex):
         st.caption(plain(_curvature_caption(ex, inputs, variable)))
-    return fig
+    return placed, staged
+
+
+def staged_move(
+    ex: Exploration, inputs: Inputs, size: Sizes
+) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """Return the staged figure and the move that shows this point on it, drawing nothing.
+
+    None when the point needs a whole figure, or the curve cannot be computed.
+    """
+    variable = plot_variable(ex, [name for name, *_ in inputs])
+    try:
+        fig, move = _parts(ex, inputs, variable, size)
+    except ExplorerError:
+        return None
+    return None if move is None else (fig, move)
+
+
+def fill_staged(staged: Staged, ex: Exploration, move: dict[str, Any]) -> None:
+    """Move the staged chart's point to ``move`` and say the new slope."""
+    staged.point_box.html(_move_html(move), unsafe_allow_javascript=True)
+    variable = st.session_state["plot_var"]
+    staged.caption.caption(plain(slope_caption(ex, variable, ex.grads[variable])))
 
 
 def _curvature_caption(ex: Exploration, inputs: Inputs, variable: str) -> str:
@@ -105,6 +169,15 @@ def plot_chart(
     if drawn is None:
         return None
     fig, move = drawn
+    _chart(fig, stretch=stretch)
+    if move is None:
+        return fig
+    _place(move)
+    return place(fig, move)
+
+
+def _chart(fig: dict[str, Any], *, stretch: bool = False) -> None:
+    """Send the figure to the chart (``stretch``: as tall as its container)."""
     if stretch:  # a copy: the staged figure is shared by every session and never changed
         layout = {key: value for key, value in fig["layout"].items() if key != "height"}
         fig = {**fig, "layout": layout}
@@ -115,10 +188,6 @@ def plot_chart(
         key="plot_chart",
         height="stretch" if stretch else "content",
     )
-    if move is None:
-        return fig
-    _place(move)
-    return place(fig, move)
 
 
 def _figure(
@@ -128,6 +197,17 @@ def _figure(
 
     Shows why the plot cannot be drawn and returns None when it cannot.
     """
+    try:
+        return _parts(ex, inputs, variable, size)
+    except ExplorerError as error:
+        error_panel(error, where="The plot cannot be drawn: ")
+        return None
+
+
+def _parts(
+    ex: Exploration, inputs: Inputs, variable: str, size: Sizes
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """Return the chart's figure and the move that shows the point on it (None: it is drawn in)."""
     settings = state.variable_settings(variable)
     grad = ex.grads[variable]
     second = bool(st.session_state.get("second")) and _can_curve(inputs, variable, ex)
@@ -143,11 +223,7 @@ def _figure(
         (n, d, (0 if d == "int" else 0.0) if n == variable else v, g) for n, d, v, g in inputs
     )
     along = (ex.formula.text, key, variable, settings["min"], settings["max"])
-    try:
-        base = cached_grid(*along, differentiate=grad is not None, second=second)
-    except ExplorerError as error:
-        error_panel(error, where="The plot cannot be drawn: ")
-        return None
+    base = cached_grid(*along, differentiate=grad is not None, second=second)
     curve = with_point(base, settings["value"], ex.value, grad)
     fig = cached_staged(*along, differentiate=grad is not None, **options)
     move = None if fig is None else placement(fig, curve, settings["value"], ex.value, grad)
@@ -156,25 +232,25 @@ def _figure(
     return fig, move
 
 
-# Moves the chart's point to the page's own value without drawing the chart anew. The chart is
-# found by its key and checked by layout.meta (a new figure may still be drawing: wait for it); a
-# newer move cancels an older one. Plotly's slider follows the named frame; the exact point and
-# tangent follow when they differ from it, and the nearest step's label says the exact numbers
-# until the next move. A chart still drawing its first plot, or drawn again by Streamlit, may
-# undo a placement: after each of plotly's redraws the chart is checked and placed again if it
-# shows anything else. Once it shows the move, its data-placed names the move, for screenshots
-# (explorer/tutorial) and tests to wait on. The style hides this box, and its wrapper, which
+# window.__explorerPlace(move, id) moves the chart's point to the page's own value without drawing
+# the chart anew. It is sent once per full run with the page's frame (layout.apply); each move
+# then sends only its numbers (_MOVE_HTML), ~0.5 kB instead of ~5. The chart is found by its key
+# and checked by layout.meta (a new figure may still be drawing: wait for it); a newer move
+# cancels an older one. Plotly's slider follows the named frame; the exact point and tangent
+# follow when they differ from it, and the nearest step's label says the exact numbers until the
+# next move. A chart still drawing its first plot, or drawn again by Streamlit, may undo a
+# placement: after each of plotly's redraws the chart is checked and placed again if it shows
+# anything else. Once it shows the move, its data-placed names the move, for screenshots
+# (explorer/tutorial) and tests to wait on. The style hides a move's box, and its wrapper, which
 # would otherwise still take a gap in the column.
-_PLACE_HTML = """<style>
+PLACE_SCRIPT = """<style>
 .st-key-plot_place, [data-testid="stLayoutWrapper"]:has(> .st-key-plot_place) { display: none; }
 </style>
-<i hidden data-move="%(id)s"></i>
 <script>
-(() => {
-  const move = %(move)s;
+window.__explorerPlace = window.__explorerPlace || ((move, id) => {
   const x = move.x;
-  const seq = (window.__explorerPlace = (window.__explorerPlace || 0) + 1);
-  const current = () => seq === window.__explorerPlace;
+  const seq = (window.__explorerPlaceSeq = (window.__explorerPlaceSeq || 0) + 1);
+  const current = () => seq === window.__explorerPlaceSeq;
   const now = {mode: "immediate", frame: {duration: 0, redraw: false}, transition: {duration: 0}};
   const label = (i) => `sliders[0].steps[${i}].label`;
   const chart = () => document.querySelector(".st-key-plot_chart .js-plotly-plot");
@@ -218,7 +294,7 @@ _PLACE_HTML = """<style>
       .then(() => {
         gd.__explorerBusy = false;
         if (!current()) return;
-        if (shows(gd)) gd.dataset.placed = "%(id)s";
+        if (shows(gd)) gd.dataset.placed = id;
         else if (tries > 0) place(gd, tries - 1);
         else retry(gd);
       }, () => {
@@ -246,18 +322,33 @@ _PLACE_HTML = """<style>
     place(gd, 5);
   };
   attempt(980);
-})();
+});
+</script>"""
+
+# One move: a marker naming it, and a call of the function above once it has loaded. The call
+# waits for the next frame: animating plotly's slider takes ~50 ms, and run at once it would hold
+# back the transcript and the graph, which Streamlit draws in the same task.
+_MOVE_HTML = """<i hidden data-move="%(id)s"></i>
+<script>
+requestAnimationFrame(() => setTimeout(function go(left) {
+  if (window.__explorerPlace) window.__explorerPlace(%(move)s, "%(id)s");
+  else if (left > 0) setTimeout(() => go(left - 1), 20);
+}, 0, 500));
 </script>"""
 
 
 def _place(move: dict[str, Any]) -> None:
     """Send the move to the browser in a box that hides itself."""
+    with st.container(key="plot_place"):
+        st.html(_move_html(move), unsafe_allow_javascript=True)
+
+
+def _move_html(move: dict[str, Any]) -> str:
+    """Return the script that places ``move`` on the chart."""
     # JSON of numbers (inf is JavaScript's Infinity) and the formula's names; "<" is escaped anyway.
     payload = json.dumps(move, sort_keys=True).replace("<", "\\u003c")
     digest = hashlib.blake2b(payload.encode(), digest_size=8).hexdigest()
-    html = _PLACE_HTML % {"move": payload, "id": digest}
-    with st.container(key="plot_place"):
-        st.html(html, unsafe_allow_javascript=True)
+    return _MOVE_HTML % {"move": payload, "id": digest}
 
 
 def _can_curve(inputs: Inputs, variable: str, ex: Exploration) -> bool:

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from urllib.parse import urlencode
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from explorer.errors import ExplorerError
 from explorer.formula import MAX_CHARS
@@ -18,7 +19,7 @@ from explorer.ui import state
 from explorer.ui.panels import error_panel, plain
 from explorer.values import MAX_MAGNITUDE
 
-__all__ = ["controls", "formula_box", "link_and_projector", "notice", "title"]
+__all__ = ["controls", "formula_box", "link_and_projector", "notice", "slider", "title"]
 
 
 _BOX_HEIGHT = 68  # two lines: Streamlit's smallest text area; it grows a scroll bar beyond
@@ -65,58 +66,70 @@ def notice(text: str | None) -> None:
         st.info(plain(text), icon=":material/visibility:")
 
 
-def controls(names: Sequence[str]) -> None:
-    """Draw a slider, a requires_grad switch and an int/float choice per variable."""
+def controls(names: Sequence[str]) -> dict[str, DeltaGenerator]:
+    """Draw a box per variable with its requires_grad switch, int/float choice and range.
+
+    Returns, per variable, the place for its slider at the top of its box: the slider is drawn
+    by live() (a fragment), so that a move reruns only what shows the values.
+    """
+    places: dict[str, DeltaGenerator] = {}
     for name in names:
         settings = state.variable_settings(name)
         is_int = settings["dtype"] == "int"
         # One wrapping row: the slider fills the first line, the switches share the next (one
-        # container fewer per input: each is a message on every slider move).
-        with st.container(
+        # container fewer per input: each is a message on every run).
+        box = st.container(
             border=True, key=f"input_{name}", horizontal=True, vertical_alignment="center"
-        ):
-            st.slider(
-                plain(name),
-                min_value=settings["min"],
-                max_value=settings["max"],
-                step=settings["step"],
-                key=f"value_{name}",
-                on_change=state.remember,
-                args=(name,),
-            )
-            st.toggle(
-                "requires_grad",
-                width="content",
-                key=f"grad_{name}",
-                on_change=state.remember,
-                args=(name,),
-                disabled=is_int,
-                help="Integer tensors cannot require gradients." if is_int else None,
-            )
-            st.segmented_control(
-                "dtype",
-                ["float", "int"],
-                key=f"dtype_{name}",
-                required=True,
-                on_change=state.on_dtype,
-                args=(name,),
-                label_visibility="collapsed",
-            )
-            # In the row, not a line of its own: four inputs fit the sidebar. Drawn only while
-            # open: three number inputs per variable would cost every slider move ~1 ms of
-            # server time and a re-render each; the store keeps the range meanwhile.
-            box = st.popover(
-                "",
-                icon=":material/tune:",
-                help=plain(f"The slider's range and step for {name}"),
-                key=f"range_{name}",
-                on_change="rerun",
-            )
-            if box.open:
-                with box:
-                    _range_inputs(name, is_int)
-            else:
-                state.hold_range(name)
+        )
+        places[name] = box.container()
+        box.toggle(
+            "requires_grad",
+            width="content",
+            key=f"grad_{name}",
+            on_change=state.remember,
+            args=(name,),
+            disabled=is_int,
+            help="Integer tensors cannot require gradients." if is_int else None,
+        )
+        box.segmented_control(
+            "dtype",
+            ["float", "int"],
+            key=f"dtype_{name}",
+            required=True,
+            on_change=state.on_dtype,
+            args=(name,),
+            label_visibility="collapsed",
+        )
+        # In the row, not a line of its own: four inputs fit the sidebar. Drawn only while
+        # open: three number inputs per variable would cost every run ~1 ms of server time and
+        # a re-render each; the store keeps the range meanwhile.
+        popover = box.popover(
+            "",
+            icon=":material/tune:",
+            help=plain(f"The slider's range and step for {name}"),
+            key=f"range_{name}",
+            on_change="rerun",
+        )
+        if popover.open:
+            with popover:
+                _range_inputs(name, is_int)
+        else:
+            state.hold_range(name)
+    return places
+
+
+def slider(name: str) -> None:
+    """Draw a variable's slider, with the range and step of its settings."""
+    settings = state.variable_settings(name)
+    st.slider(
+        plain(name),
+        min_value=settings["min"],
+        max_value=settings["max"],
+        step=settings["step"],
+        key=f"value_{name}",
+        on_change=state.remember,
+        args=(name,),
+    )
 
 
 def _range_inputs(name: str, is_int: bool) -> None:

@@ -48,6 +48,7 @@ __all__ = [
     "shown_step",
     "url_params",
     "variable_settings",
+    "view_params",
 ]
 
 FIELDS = ("value", "grad", "dtype", "min", "max", "step")
@@ -544,6 +545,15 @@ def _range_from_url(name: str, fields: Mapping[str, str], settings: dict[str, An
         wanted["max"] = max(wanted["max"], settings["value"])
     settings.update(_fit_range(wanted))
     return errors
+
+
+def view_params(text: str, names: list[str], intermediates: Iterable[str] = ()) -> dict[str, str]:
+    """Return the query parameters of this view (page settings only when not the default)."""
+    page = {}
+    if st.session_state.get("preset"):
+        page["preset"] = st.session_state["preset"]
+    page |= page_params(names, intermediates)
+    return url_params(text, names, page)
 
 
 def url_params(formula: str, names: Iterable[str], page: Mapping[str, str]) -> dict[str, str]:
