@@ -24,6 +24,7 @@ __all__ = [
     "APP",
     "CHROMIUM_ARGS",
     "PLACED_JS",
+    "PLACE_STATE_JS",
     "SetupError",
     "check_browser",
     "chromium",
@@ -56,6 +57,24 @@ PLACED_JS = """
   if (!chart || !chart.layout || !chart.layout.meta) return true;
   const move = document.querySelector(".st-key-plot_place [data-move]");
   return Boolean(move) && chart.dataset.placed === move.dataset.move;
+}
+"""
+
+
+# What the plot's placement shows, for a message when it does not finish.
+PLACE_STATE_JS = """
+() => {
+  const chart = document.querySelector(".st-key-plot_chart .js-plotly-plot");
+  const move = document.querySelector(".st-key-plot_place [data-move]");
+  const slider = chart && chart.layout && chart.layout.sliders && chart.layout.sliders[0];
+  const point = chart && chart.data && chart.data.find((trace) => trace.meta === "point");
+  return JSON.stringify({
+    plotly: Boolean(window.Plotly), placer: Boolean(window.__explorerPlace),
+    chartMeta: chart && chart.layout && chart.layout.meta, move: move && move.dataset.move,
+    placed: chart && chart.dataset.placed, active: slider && slider.active,
+    pointX: point && point.x && point.x[0], busy: chart && chart.__explorerBusy,
+    attempts: chart && chart.__explorerAttempt, seq: window.__explorerPlaceSeq,
+  });
 }
 """
 

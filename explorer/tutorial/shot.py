@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from explorer.errors import InputError
-from explorer.tutorial.browser import APP, PLACED_JS, SetupError, chromium, serve
+from explorer.tutorial.browser import APP, PLACE_STATE_JS, PLACED_JS, SetupError, chromium, serve
 from explorer.tutorial.view import View, query
 
 __all__ = ["SELECTORS", "Pictures", "Studio", "studio"]
@@ -171,22 +171,29 @@ class Studio:
         """Wait until the script has run to its end and every chart on the page is drawn."""
         from playwright.sync_api import TimeoutError as PlaywrightTimeout  # noqa: PLC0415
 
+        what = "the app's first run"
         try:
             # A new session's state goes initial -> running -> notRunning: the first run is over.
             page.wait_for_selector("[data-testid=stApp][data-test-connection-state=CONNECTED]")
             page.wait_for_selector("[data-testid=stApp][data-test-script-state=notRunning]")
             # Charts are loaded lazily: until their code arrives, a skeleton holds their place.
+            what = "the charts' code"
             page.wait_for_function(_LOADED_JS)
             for chart, drawn in _DRAWN.items():
                 if page.locator(chart).count():
+                    what = f"a drawing in {chart}"
                     page.wait_for_selector(drawn)
+            what = "the plot's point"
             page.wait_for_function(PLACED_JS)  # the plot's point, placed by the page's script
             page.evaluate(_SETTLE_JS)
             page.wait_for_timeout(_SETTLE_MS)
             page.wait_for_function(PLACED_JS)  # still: a late redraw would have it placed again
         except PlaywrightTimeout:
             seconds = self.timeout_ms / 1000
-            raise SetupError(f"The view did not finish drawing within {seconds:g} s.") from None
+            state = page.evaluate(PLACE_STATE_JS) if what == "the plot's point" else ""
+            raise SetupError(
+                f"The view did not finish drawing within {seconds:g} s: no {what}. {state}"
+            ) from None
 
 
 @contextlib.contextmanager

@@ -290,6 +290,10 @@ window.__explorerPlace = window.__explorerPlace || ((move, id) => {
     relabel
       .then(() => Plotly.animate(gd, [move.frame], now))
       .then(() => move.data && Plotly.animate(gd, {data: move.data, traces: move.traces}, now))
+      // Plotly's slider follows an animation by itself only once it has bound to the frames: a
+      // move while the chart's first drawing is still going on (a busy machine) leaves it behind.
+      .then(() => gd.layout.sliders[0].active === move.step
+        || Plotly.relayout(gd, {"sliders[0].active": move.step}))
       .then(() => new Promise(requestAnimationFrame))
       .then(() => {
         gd.__explorerBusy = false;
