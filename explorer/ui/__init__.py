@@ -85,7 +85,10 @@ def main() -> None:
         sidebar.formula_box(error)
         if error is not None and view is not None:
             st.caption(plain(f"The page still shows {view.text}, the last formula that worked."))
-        sliders = sidebar.controls(names)
+        # Only the plotted input's slider can move without a full run (the chart stays); any
+        # other input changes the curve, so its slider reruns the page directly.
+        staged = [st.session_state["plot_var"]] if slots.staged is not None else []
+        sliders = sidebar.controls(names, live=staged)
         if view is not None:
             mode_control(view.inputs)
         backward_panel.controls(intermediates)
@@ -188,7 +191,7 @@ def _main_area(view: _View, size: Sizes, *, stage: bool) -> Slots:
         shown = last  # the step view belongs to the steps tab; elsewhere the graph is whole
     second = st.session_state.get("panel") == state.PANELS["second"]
     drawn = gradient_graph(ex, view.inputs, size.graph_font) if second else None
-    graph = None
+    graph = notes = None
     with right:
         if drawn is not None:
             gradient_panel(*drawn, height=size.graph_height)
@@ -198,6 +201,7 @@ def _main_area(view: _View, size: Sizes, *, stage: bool) -> Slots:
             graph = st.container()
             if not graph_chart(view, size, shown).message:  # a graph too large has no legend
                 graph_legend()
+            notes = st.container()
         # Filled only while open: five download buttons cost every slider move ~2 ms of server
         # time and as many messages; the plot they offer is known once the tabs have run.
         menu = st.popover(
@@ -210,7 +214,9 @@ def _main_area(view: _View, size: Sizes, *, stage: bool) -> Slots:
     if menu.open:
         with menu:
             _downloads(ex, fig)
-    return Slots(transcript=transcript, graph=graph, code=code, staged=staged, shown=shown)
+    return Slots(
+        transcript=transcript, graph=graph, notes=notes, code=code, staged=staged, shown=shown
+    )
 
 
 def _downloads(ex: Exploration, fig: dict[str, Any] | None) -> None:

@@ -36,10 +36,11 @@ __all__ = ["Slots", "graph_chart", "live"]
 class Slots:
     """Where the full run left room for the views of the inputs' values (None: not shown)."""
 
-    sliders: dict[str, DeltaGenerator] = field(default_factory=dict)  # per input, in its box
+    sliders: dict[str, DeltaGenerator] = field(default_factory=dict)  # the plotted input's
     lesson: DeltaGenerator | None = None  # under them, the example's lesson with live numbers
     transcript: DeltaGenerator | None = None
     graph: DeltaGenerator | None = None
+    notes: DeltaGenerator | None = None  # under the graph's legend
     code: DeltaGenerator | None = None
     staged: Staged | None = None  # the plot's chart, when a move of its input can keep it
     shown: int = 0  # the backward step the graph shows
@@ -61,8 +62,8 @@ def live(names: list[str], view: _View | None, slots: Slots, size: Sizes) -> Non
             view, move = _moved(view, size, slots.staged)
         _views(view, move, slots, size)
     # Last: the browser shows a moved slider at once; the transcript is what is waited for.
-    for name in names:
-        with slots.sliders[name]:
+    for name, place in slots.sliders.items():
+        with place:
             sidebar.slider(name)
     if alone:
         # The box's own text, as the full run writes it (a fast move needs a formula that works).
@@ -78,7 +79,14 @@ def _views(view: _View, move: dict[str, Any] | None, slots: Slots, size: Sizes) 
         transcript_lines(view.ex)
     if slots.graph is not None:
         with slots.graph:
-            _graph_column(view, size, slots.shown)
+            graph_panel(
+                view.ex,
+                graph_chart(view, size, slots.shown),
+                size.graph_height,
+                step=(slots.shown, len(view.ex.steps)),
+            )
+        with slots.notes:
+            _notes(view)
     if slots.staged is not None and move is not None:
         fill_staged(slots.staged, view.ex, move)
     with slots.code:
@@ -99,11 +107,9 @@ def graph_chart(view: _View, size: Sizes, shown: int) -> Chart:
     )
 
 
-def _graph_column(view: _View, size: Sizes, shown: int) -> None:
-    """Draw the formula's graph (at the chosen backward step), the notes and the anomaly lesson."""
+def _notes(view: _View) -> None:
+    """Draw what PyTorch said and the notes under the graph, with the anomaly lesson if any."""
     ex = view.ex
-    chart = graph_chart(view, size, shown)
-    graph_panel(ex, chart, height=size.graph_height, step=(shown, len(ex.steps)))
     notes_panel(ex)
     if ex.warnings:
         found = cached_trace(view.text, view.inputs)

@@ -6,7 +6,7 @@ PyTorch shows. Widgets are addressed by key and change state through the callbac
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from urllib.parse import urlencode
 
 import streamlit as st
@@ -66,11 +66,11 @@ def notice(text: str | None) -> None:
         st.info(plain(text), icon=":material/visibility:")
 
 
-def controls(names: Sequence[str]) -> dict[str, DeltaGenerator]:
-    """Draw a box per variable with its requires_grad switch, int/float choice and range.
+def controls(names: Sequence[str], live: Container[str] = ()) -> dict[str, DeltaGenerator]:
+    """Draw a box per variable with its slider, requires_grad switch, int/float choice and range.
 
-    Returns, per variable, the place for its slider at the top of its box: the slider is drawn
-    by live() (a fragment), so that a move reruns only what shows the values.
+    For the variables in ``live``, returns the place for the slider at the top of their box
+    instead: live() (a fragment) draws it, so that a move reruns only what shows the values.
     """
     places: dict[str, DeltaGenerator] = {}
     for name in names:
@@ -81,7 +81,11 @@ def controls(names: Sequence[str]) -> dict[str, DeltaGenerator]:
         box = st.container(
             border=True, key=f"input_{name}", horizontal=True, vertical_alignment="center"
         )
-        places[name] = box.container()
+        if name in live:
+            places[name] = box.container()
+        else:
+            with box:
+                slider(name)
         box.toggle(
             "requires_grad",
             width="content",
