@@ -82,6 +82,32 @@ def test_a_move_of_the_plotted_input_keeps_the_chart(server: tuple[str, int]) ->
     assert not any("In the link" in alert for alert in warned["alerts"])
 
 
+def test_a_move_that_brings_the_first_note_shows_it(server: tuple[str, int]) -> None:
+    """log(x) at 2 has no note; a move to -1 (nan) or 0 (-inf) brings one, in the fast path too."""
+    url, _ = server
+
+    async def moves() -> list[dict[str, object]]:
+        session = Session(url, "/?formula=y+%3D+log(x)&value_x=2.0", "value_x", None)
+        report = Report(sessions=1)
+        await session.open()
+        seen = []
+        try:
+            await session.run(None, report)
+            for value in (-1.0, 0.0, 1.0):
+                await session.run(value, report)
+                seen.append(session.last)
+        finally:
+            await session.close()
+        assert report.problems == []
+        return seen
+
+    nan, inf, finite = asyncio.run(moves())
+    assert not nan.get("early")  # the staged chart marks nan and inf: no full run needed
+    assert any("nan" in alert for alert in nan["alerts"])
+    assert any("inf" in alert for alert in inf["alerts"])
+    assert not any("nan" in alert or "inf" in alert for alert in finite["alerts"])
+
+
 def _seen(codes: list[str], query: str | None = None) -> dict[str, object]:
     return {"codes": codes, "faults": [], "alerts": [], "status": 0, "query": query}
 

@@ -1,12 +1,13 @@
-"""What a slider move redraws: the sliders and the views of the inputs' values, as a fragment.
+"""What a slider move redraws: the plotted input's slider and the views of the values, a fragment.
 
 A slider sends its value on release; Streamlit then runs the whole page again and the browser
-draws every element again. The sliders are drawn by a Streamlit fragment (``st.fragment``): a move
-reruns only ``live()``, which draws into slots the last full run left in the page (``Slots``):
-the transcript, the graph column, the plot's point and slope, the code, the lesson. The plot's
-chart stays as it is (its page script moves the point). Anything else a move needs (a new curve,
-another tab's views, a formula that fails on the new values) hands it on to a full run with
-``st.rerun()``. The inputs' other controls are drawn by the full run: each changes the curve.
+draws every element again. The plotted input's slider is drawn by a Streamlit fragment
+(``st.fragment``): a move reruns only ``live()``, which draws into slots the last full run left
+in the page (``Slots``): the transcript, the graph, its notes, the plot's point and slope, the
+code, the lesson. The plot's chart stays as it is (its page script moves the point). Anything else
+a move needs (another tab's views, a point the chart cannot show, a formula that fails on the new
+values) hands it on to a full run with ``st.rerun()``. The other sliders and controls are drawn by
+the full run: each of them changes the curve.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ class Slots:
 
 @st.fragment
 def live(names: list[str], view: _View | None, slots: Slots, size: Sizes) -> None:
-    """Draw the inputs' sliders and, into ``slots``, the views of their current values.
+    """Draw the plotted input's slider and, into ``slots``, the views of the inputs' values.
 
     On a full run the arguments are this run's; on a rerun of the fragment alone they are the
     last full run's, and ``view`` is computed again for the inputs' new values.
@@ -85,7 +86,9 @@ def _views(view: _View, move: dict[str, Any] | None, slots: Slots, size: Sizes) 
                 size.graph_height,
                 step=(slots.shown, len(view.ex.steps)),
             )
-        with slots.notes:
+        # Always one box, even with no notes: a fragment may only write where the last full
+        # run wrote, and a move can bring the first note (a value where log gives -inf).
+        with slots.notes.container():
             _notes(view)
     if slots.staged is not None and move is not None:
         fill_staged(slots.staged, view.ex, move)
