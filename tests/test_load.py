@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import random
 import sys
 from pathlib import Path
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, quote_plus
 
 import pytest
 
@@ -106,6 +107,35 @@ def test_a_move_that_brings_the_first_note_shows_it(server: tuple[str, int]) -> 
     assert any("nan" in alert for alert in nan["alerts"])
     assert any("inf" in alert for alert in inf["alerts"])
     assert not any("nan" in alert or "inf" in alert for alert in finite["alerts"])
+
+
+# Poles, domains that end, kinks, integer powers, a sqrt with nan below 0, two inputs.
+_WALKS = ("y = 1/(x - 0.5)", "y = log(x**2 - 1)", "y = sqrt(x)", "y = relu(x)*x", "z = x**y")
+
+
+@pytest.mark.parametrize("formula", _WALKS)
+def test_random_moves_of_the_plotted_input_never_fail(
+    server: tuple[str, int], formula: str
+) -> None:
+    """Random moves of x, answered by the fragment or a full run, each show the value sent."""
+    url, _ = server
+    positions = random.Random(formula).choices([i / 10 for i in range(-50, 51)], k=12)
+
+    async def walk() -> Report:
+        session = Session(url, "/?formula=" + quote_plus(formula), "value_x", None)
+        report = Report(sessions=1)
+        await session.open()
+        try:
+            await session.run(None, report)
+            for value in positions:
+                await session.run(value, report)
+        finally:
+            await session.close()
+        return report
+
+    report = asyncio.run(walk())
+    assert report.problems == []
+    assert report.errors == 0
 
 
 def _seen(codes: list[str], query: str | None = None) -> dict[str, object]:
