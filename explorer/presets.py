@@ -39,7 +39,7 @@ class Preset:
     ranges (low, high) for some inputs; the others get the page's default. ``second`` opens the
     plot with the second derivative shown. ``retain`` names the intermediates whose retain_grad
     switch starts on; backward() runs ``backward_calls`` times, with ``retain_graph`` or not;
-    ``panel`` is the tab the page opens on: "plot", "steps", "second" or "check".
+    ``panel`` is the view the page opens on: "plot", "steps", "second" or "check".
     """
 
     label: str

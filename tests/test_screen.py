@@ -42,7 +42,8 @@ _BOXES_JS = """
   return [name, {inside: area ? (w * h) / area : 0, width: box.width, height: box.height}];
 }))
 """
-# Every element whose text is cut sideways: a transcript line or a label that overflows its box.
+# Every element whose text is cut sideways: a transcript line or a label that overflows its box,
+# or a row of choices whose last ones are hidden past its edge (it scrolls, with no sign of it).
 _CLIPPED_JS = """
 () => {
   const cut = [];
@@ -51,6 +52,7 @@ _CLIPPED_JS = """
   };
   document.querySelectorAll('.st-key-transcript pre').forEach(check);
   document.querySelectorAll('[data-testid=stWidgetLabel] p, label p, button p').forEach(check);
+  document.querySelectorAll('[role=radiogroup], [role=tablist]').forEach(check);
   return cut;
 }
 """

@@ -2,7 +2,7 @@
 
 This package is the only place that imports streamlit besides app.py. One run reads the state
 (state.py), runs the pipeline through the bounded caches (cache.py), then draws the main area's
-tabs and the sidebar (sidebar.py), leaving slots for what shows the inputs' values: the sliders,
+views and the sidebar (sidebar.py), leaving slots for what shows the inputs' values: the sliders,
 the transcript, the graph, the plot's point, the code and the lesson are drawn by live.py, a
 fragment that a slider move reruns alone. While a formula is being typed and does not parse, the
 main area keeps showing the last formula that worked, so the page never blanks or jumps.
@@ -62,7 +62,7 @@ def main() -> None:
     """Draw the whole page for one run."""
     first_run = not st.session_state.get("_seeded")
     state.init_state()
-    state.keep_tab_keys()
+    state.keep_view_keys()
     projector = bool(st.session_state.get("projector", False))
     size = layout.sizes(projector)
     layout.apply(projector, PLACE_SCRIPT)
@@ -106,9 +106,9 @@ def main() -> None:
 
 
 def _stageable(view: _View) -> bool:
-    """Tell whether a slider move may keep the plot's chart: the plot tab, nothing else open.
+    """Tell whether a slider move may keep the plot's chart: the plot view, nothing else open.
 
-    The other tabs, the curvature's caption, the surface, the downloads and the link all show
+    The other views, the curvature's caption, the surface, the downloads and the link all show
     something of the inputs' values that only a full run draws.
     """
     return (
@@ -122,7 +122,7 @@ def _stageable(view: _View) -> bool:
 
 
 def _surface(inputs: Inputs) -> bool:
-    """Tell whether the plot tab shows two inputs (a surface or level lines), not a curve."""
+    """Tell whether the plot view shows two inputs (a surface or level lines), not a curve."""
     return st.session_state.get("plot_mode", "curve") != "curve" and len(float_inputs(inputs)) >= 2
 
 
@@ -175,7 +175,7 @@ def _last_view() -> tuple[list[str], _View | None]:
 
 
 def _main_area(view: _View, size: Sizes, *, stage: bool) -> Slots:
-    """Draw the tabs (plot, steps...) and the graph's downloads; leave slots for the rest.
+    """Draw the views (plot, steps...) and the graph's downloads; leave slots for the rest.
 
     The transcript, the graph, the code (and with ``stage``, the plot's point) are drawn into
     their slots by live(), on this run and on every move of a slider.
@@ -188,7 +188,7 @@ def _main_area(view: _View, size: Sizes, *, stage: bool) -> Slots:
     last = len(ex.steps)
     shown = state.shown_step(last)
     if st.session_state.get("panel") != state.PANELS["steps"]:
-        shown = last  # the step view belongs to the steps tab; elsewhere the graph is whole
+        shown = last  # the step view belongs to the steps view; elsewhere the graph is whole
     second = st.session_state.get("panel") == state.PANELS["second"]
     drawn = gradient_graph(ex, view.inputs, size.graph_font) if second else None
     graph = notes = None
@@ -203,12 +203,12 @@ def _main_area(view: _View, size: Sizes, *, stage: bool) -> Slots:
                 graph_legend()
             notes = st.container()
         # Filled only while open: five download buttons cost every slider move ~2 ms of server
-        # time and as many messages; the plot they offer is known once the tabs have run.
+        # time and as many messages; the plot they offer is known once the views have run.
         menu = st.popover(
             "Download", icon=":material/download:", key="downloads", on_change="rerun"
         )
     with left:
-        fig, staged = _tabs(view, size, stage)
+        fig, staged = _chosen_view(view, size, stage)
     code = st.container(key="code")  # the tutorial's screenshots find the panel by this key
     code.subheader(CODE_HEADING, anchor=False)
     if menu.open:
@@ -230,30 +230,36 @@ def _downloads(ex: Exploration, fig: dict[str, Any] | None) -> None:
         code_download(ex)
 
 
-def _tabs(view: _View, size: Sizes, stage: bool) -> tuple[dict[str, Any] | None, Staged | None]:
-    """Draw the left column's tabs; only the open one is computed.
+def _chosen_view(
+    view: _View, size: Sizes, stage: bool
+) -> tuple[dict[str, Any] | None, Staged | None]:
+    """Draw the left column's view switch and the chosen view; only that one is computed.
+
+    A segmented control rather than ``st.tabs``: after each update of the page from the server,
+    the tab bar updates itself twice more, and each update makes the browser render the whole page
+    again (15 React commits per slider move instead of 7; bench/floor.py).
 
     Return the plot, if drawn, and (with ``stage``) its staged chart for live() to fill.
     """
     ex, inputs = view.ex, view.inputs
     st.session_state.setdefault("panel", state.PANELS["plot"])
-    plot, steps, second, check = st.tabs(
-        list(state.PANELS.values()), key="panel", on_change="rerun"
+    shown = st.segmented_control(
+        "View",
+        list(state.PANELS.values()),
+        key="panel",
+        required=True,
+        label_visibility="collapsed",
     )
     fig = staged = None
-    if plot.open:
-        with plot:
-            if _surface(inputs):
-                fig = surface_panel(ex, inputs, size, st.session_state["plot_mode"])
-            else:
-                fig, staged = plot_panel(ex, inputs, size, stage=stage)
-    if steps.open:
-        with steps:
-            backward_panel.steps_panel(ex)
-    if second.open:
-        with second:
-            second_panel(ex, inputs)
-    if check.open:
-        with check:
-            check_panel(ex, inputs)
+    if shown == state.PANELS["plot"]:
+        if _surface(inputs):
+            fig = surface_panel(ex, inputs, size, st.session_state["plot_mode"])
+        else:
+            fig, staged = plot_panel(ex, inputs, size, stage=stage)
+    elif shown == state.PANELS["steps"]:
+        backward_panel.steps_panel(ex)
+    elif shown == state.PANELS["second"]:
+        second_panel(ex, inputs)
+    else:
+        check_panel(ex, inputs)
     return fig, staged

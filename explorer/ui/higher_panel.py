@@ -27,8 +27,8 @@ def _floats(inputs: Inputs) -> list[str]:
 def _variable_key(inputs: Inputs) -> str | None:
     """Return the state key of the input to differentiate by (None: there is none).
 
-    The plotted input when it can be differentiated by; else a choice of this tab's own, so
-    visiting the tab never changes what the plot shows.
+    The plotted input when it can be differentiated by; else a choice of this view's own, so
+    visiting the view never changes what the plot shows.
     """
     floats = _floats(inputs)
     if not floats:
@@ -47,7 +47,7 @@ def gradient_graph(ex: Exploration, inputs: Inputs, font: int) -> tuple[str, str
     try:
         result = cached_second(ex.formula.text, inputs, st.session_state[key])
     except ExplorerError:
-        return None  # the tab itself says why
+        return None  # the view itself says why
     return to_dot(result.graph, legend=False, font_size=font), result.grad_label
 
 

@@ -5,9 +5,9 @@ draws every element again. The plotted input's slider is drawn by a Streamlit fr
 (``st.fragment``): a move reruns only ``live()``, which draws into slots the last full run left
 in the page (``Slots``): the transcript, the graph, its notes, the plot's point and slope, the
 code, the lesson. The plot's chart stays as it is (its page script moves the point). Anything else
-a move needs (another tab's views, a point the chart cannot show, a formula that fails on the new
-values) hands it on to a full run with ``st.rerun()``. The other sliders and controls are drawn by
-the full run: each of them changes the curve.
+a move needs (another view beside the plot, a point the chart cannot show, a formula that fails on
+the new values) hands it on to a full run with ``st.rerun()``. The other sliders and controls are
+drawn by the full run: each of them changes the curve.
 """
 
 from __future__ import annotations

@@ -35,7 +35,7 @@ __all__ = [
     "init_state",
     "input_order",
     "keep",
-    "keep_tab_keys",
+    "keep_view_keys",
     "last_good",
     "move_step",
     "on_dtype",
@@ -56,7 +56,7 @@ _URL_KEY = re.compile(rf"(value|grad|dtype|min|max|step)_({NAME.pattern})", re.A
 _BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
 # Page switches, kept in the URL only when on.
 _PAGE_FLAGS = ("derivative", "projector", "second", "grad_graph", "retain_graph")
-# The left column's tabs: URL value -> label (Streamlit keeps the label as the tab's state).
+# The left column's views: URL value -> label (the view switch keeps the label as its state).
 PANELS = {"plot": "Plot", "steps": "Steps", "second": "2nd derivative", "check": "Check"}
 # Page choices: key -> (allowed values, default), kept in the URL only when not the default.
 CHOICES: dict[str, tuple[tuple[str, ...], str]] = {
@@ -242,7 +242,7 @@ def apply_preset() -> None:
     st.session_state["plot_var2"] = preset.plot_var2
     st.session_state["plot_mode"] = preset.plot_mode
     st.session_state["second"] = preset.second
-    # Lessons about backward itself open with its settings and, maybe, on the steps tab.
+    # Lessons about backward itself open with its settings and, maybe, on the steps view.
     for name in _intermediates(preset.formula):
         st.session_state[f"retain_{name}"] = name in preset.retain
     st.session_state["backward_calls"] = preset.backward_calls
@@ -428,13 +428,13 @@ def current_backward(intermediates: Iterable[str]) -> tuple[tuple[str, ...], int
     return retain, int(calls), bool(st.session_state.get("retain_graph"))
 
 
-# Widgets drawn in one tab only: Streamlit forgets a widget's value in a run that does not draw it.
-_TAB_KEYS = ("plot_var", "plot_var2", "plot_mode", "derivative", "second", "grad_graph")
+# Widgets drawn in one view only: Streamlit forgets a widget's value in a run that does not draw it.
+_VIEW_KEYS = ("plot_var", "plot_var2", "plot_mode", "derivative", "second", "grad_graph")
 
 
-def keep_tab_keys() -> None:
-    """Keep the values of the widgets of the tabs that are closed in this run."""
-    keep(_TAB_KEYS)
+def keep_view_keys() -> None:
+    """Keep the values of the widgets of the views not shown in this run."""
+    keep(_VIEW_KEYS)
 
 
 def keep(keys: Iterable[str]) -> None:
