@@ -138,8 +138,17 @@ def test_a_link_with_second_shows_f_second_beside_f_prime_on_the_plot() -> None:
     assert constant_two, "no curve of d2y/dx2 on the plot"
 
 
+def visit(at: AppTest, *views: str) -> None:
+    """Choose each view in turn, as a student clicking the switch; the page stays healthy."""
+    for view in views:
+        at.session_state["panel"] = view
+        at.run()
+    healthy(at)
+
+
 def test_a_view_chosen_by_hand_is_written_to_the_url_and_its_switches_survive_other_views() -> None:
-    """Open the check tab and come back: grad_graph is still on, and so is the surface."""
+    """Open the check view and come back: grad_graph is still on, the input to differentiate by
+    is still the one chosen, and the surface is still a surface."""
     at = start(**EXAMPLE1, panel="second", grad_graph="true")
     at.session_state["panel"] = "Check"
     at.run()
@@ -149,12 +158,14 @@ def test_a_view_chosen_by_hand_is_written_to_the_url_and_its_switches_survive_ot
     at.session_state["panel"] = "2nd derivative"
     at.run()
     assert at.toggle(key="grad_graph").value
+    # The input to differentiate by, when the plotted one cannot be (an int): its own choice.
+    ints = {"value_n": "3", "dtype_n": "int", "grad_n": "false"}
+    at = start(**link("y = a*b*n", a="1.0", b="2.0"), **ints, plot_var="n", panel="second")
+    at.selectbox(key="second_var").select("b").run()
+    visit(at, "Check", "2nd derivative")
+    assert at.selectbox(key="second_var").value == "b"
     at = start(**SADDLE, plot_mode="surface")
-    at.session_state["panel"] = "Steps"
-    at.run()
-    at.session_state["panel"] = "Plot"
-    at.run()
-    healthy(at)
+    visit(at, "Steps", "Plot")
     assert at.segmented_control(key="plot_mode").value == "surface"
     assert plot(at)["data"][0]["type"] == "surface"
 

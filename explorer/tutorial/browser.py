@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -169,7 +169,7 @@ def _wait_healthy(process: subprocess.Popen[str], url: str, timeout: float) -> N
 
 
 @contextlib.contextmanager
-def chromium() -> Iterator[Any]:
+def chromium(extra_args: Sequence[str] = ()) -> Iterator[Any]:
     """Yield a Playwright Browser running Chromium headless; SetupError if it cannot start."""
     check_browser()
     # Imported here: playwright is a dev dependency, and the rest of the package works without it.
@@ -178,7 +178,7 @@ def chromium() -> Iterator[Any]:
     with sync_playwright() as playwright:
         try:
             browser = playwright.chromium.launch(
-                executable_path=str(chromium_path()), args=CHROMIUM_ARGS
+                executable_path=str(chromium_path()), args=[*CHROMIUM_ARGS, *extra_args]
             )
         except Error as error:
             first = str(error).strip().splitlines()[0]

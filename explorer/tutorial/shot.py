@@ -199,7 +199,10 @@ class Studio:
 @contextlib.contextmanager
 def studio(app: Path = APP, timeout_s: float = 90.0) -> Iterator[Studio]:
     """Start the app (``app``, a Streamlit script) and Chromium; stop both afterwards."""
-    with chromium() as browser, serve(app) as url:
+    # Chromium repaints only the changed part of a tile; the edge of a rounded corner drawn
+    # across such a border came out one colour level apart in one run of three (the view
+    # switch's selected button). Whole tiles, repainted, are the same every time.
+    with chromium(["--disable-partial-raster"]) as browser, serve(app) as url:
         yield Studio(url, browser, timeout_s)
 
 

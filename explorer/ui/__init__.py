@@ -237,7 +237,7 @@ def _chosen_view(
 
     A segmented control rather than ``st.tabs``: after each update of the page from the server,
     the tab bar updates itself twice more, and each update makes the browser render the whole page
-    again (15 React commits per slider move instead of 7; bench/floor.py).
+    again (15 React commits per slider move instead of 11; bench/floor.py).
 
     Return the plot, if drawn, and (with ``stage``) its staged chart for live() to fill.
     """
@@ -249,17 +249,17 @@ def _chosen_view(
         key="panel",
         required=True,
         label_visibility="collapsed",
+        wrap=True,  # a narrow column shows every choice on two rows rather than hide the last
     )
     fig = staged = None
-    if shown == state.PANELS["plot"]:
-        if _surface(inputs):
-            fig = surface_panel(ex, inputs, size, st.session_state["plot_mode"])
-        else:
-            fig, staged = plot_panel(ex, inputs, size, stage=stage)
-    elif shown == state.PANELS["steps"]:
+    if shown == state.PANELS["steps"]:
         backward_panel.steps_panel(ex)
     elif shown == state.PANELS["second"]:
         second_panel(ex, inputs)
-    else:
+    elif shown == state.PANELS["check"]:
         check_panel(ex, inputs)
+    elif _surface(inputs):
+        fig = surface_panel(ex, inputs, size, st.session_state["plot_mode"])
+    else:
+        fig, staged = plot_panel(ex, inputs, size, stage=stage)
     return fig, staged

@@ -59,8 +59,6 @@ html { font-size: %(root)spx; }
 .st-key-graph [data-testid="stGraphVizChart"] svg {
   width: 100%% !important; height: 100%% !important;
 }
-/* The views beside the plot: on a narrow column the row wraps rather than hide the last ones. */
-.st-key-panel [role="radiogroup"] { flex-wrap: wrap; overflow: visible; }
 [data-testid="stMainBlockContainer"] h3 {
   font-size: 1.15rem; padding: 0 0 0.15rem 0 !important;
 }

@@ -429,7 +429,15 @@ def current_backward(intermediates: Iterable[str]) -> tuple[tuple[str, ...], int
 
 
 # Widgets drawn in one view only: Streamlit forgets a widget's value in a run that does not draw it.
-_VIEW_KEYS = ("plot_var", "plot_var2", "plot_mode", "derivative", "second", "grad_graph")
+_VIEW_KEYS = (
+    "plot_var",
+    "plot_var2",
+    "plot_mode",
+    "derivative",
+    "second",
+    "second_var",
+    "grad_graph",
+)
 
 
 def keep_view_keys() -> None:
