@@ -101,8 +101,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder, chromium() as browser:
         for _ in range(args.rounds):
             for number, (label, page, link) in enumerate(_PAGES):
-                script = page if isinstance(page, Path) else Path(folder) / f"page_{number}.py"
-                if not isinstance(page, Path):
+                if isinstance(page, Path):
+                    script = page
+                else:
+                    script = Path(folder) / f"page_{number}.py"
                     script.write_text(page)
                 results[label].append(measure(browser, script, link, args.moves))
     bare = statistics.median(r[0] for r in results[_PAGES[0][0]])
